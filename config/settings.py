@@ -1,0 +1,249 @@
+"""All settings, read from the environment (django-environ); production differs only by env."""
+
+from pathlib import Path
+
+import django_stubs_ext
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+django_stubs_ext.monkeypatch()  # lets admin and forms take type parameters at run time
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# ---------------------------------------------------------------- GENERAL
+# DEBUG defaults on so that a fresh clone runs the embedded default; production sets DEBUG=False
+# and must then provide every secret below (none of them has a production default).
+DEBUG = env.bool("DEBUG", default=True)
+PLATFORM_NAME = env.str("PLATFORM_NAME", default="Relay")
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+
+def _required_in_production(name: str, dev_default: str) -> str:
+    value = env.str(name, default="")
+    if value:
+        return value
+    if not DEBUG:
+        raise ImproperlyConfigured(f"{name} must be set when DEBUG is off")
+    return dev_default
+
+
+SECRET_KEY = _required_in_production("SECRET_KEY", "dev-only-secret-key-not-for-production")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[PUBLIC_BASE_URL])
+
+# Keys for secrets at rest (Fernet, url-safe base64 of 32 bytes), newest first. They are not
+# derived from SECRET_KEY so that either can be rotated alone: add a key in front, run
+# `manage.py rotate_encryption_key`, then drop the old key.
+FIELD_ENCRYPTION_KEYS = [
+    key.strip()
+    for key in _required_in_production(
+        "FIELD_ENCRYPTION_KEYS", "ZGV2LW9ubHkta2V5LTMyLWJ5dGVzLWxvbmctISEhISE="
+    ).split(",")
+    if key.strip()
+]
+
+# ---------------------------------------------------------------- APPS
+SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=DEBUG)
+SANDBOX_FORCE = env.bool("SANDBOX_FORCE", default=False)
+if SANDBOX_ENABLED and not DEBUG and not SANDBOX_FORCE:
+    raise ImproperlyConfigured(
+        "SANDBOX_ENABLED is refused when DEBUG is off; set SANDBOX_FORCE=True to override"
+    )
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "onboarding",
+    "messaging",
+]
+if SANDBOX_ENABLED:
+    INSTALLED_APPS.append("sandbox")
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# ---------------------------------------------------------------- DATABASE
+# Embedded default: one SQLite file. Production and tests: DATABASE_URL=postgres://...
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'platform.sqlite3'}"),
+}
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the web server, the worker and beat read while one of them writes.
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# ---------------------------------------------------------------- CACHE
+# Redis when REDIS_URL is set (shared, atomic INCR for throttles); otherwise per-process memory,
+# which is enough for the embedded default's single web process.
+REDIS_URL = env.str("REDIS_URL", default="")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
+# ---------------------------------------------------------------- STATIC
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# ---------------------------------------------------------------- SECURITY
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("API_MAX_BODY_BYTES", default=64 * 1024)
+
+# ---------------------------------------------------------------- DRF
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+    ],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "onboarding.api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+
+# ---------------------------------------------------------------- API
+API_AUTH_FAILURE_LIMIT = env.int("API_AUTH_FAILURE_LIMIT", default=10)  # failures per window
+API_AUTH_FAILURE_WINDOW_S = env.int("API_AUTH_FAILURE_WINDOW_S", default=300)
+IDEMPOTENCY_KEY_TTL_S = env.int("IDEMPOTENCY_KEY_TTL_S", default=24 * 3600)
+API_PAGE_LIMIT_MAX = 100
+
+# ---------------------------------------------------------------- CELERY
+# Embedded default: kombu's filesystem transport (no broker server) under var/broker, served by
+# a real worker process. Production: CELERY_BROKER_URL=redis://... (or amqp://...).
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    {
+        "data_folder_in": str(VAR_DIR / "broker"),
+        "data_folder_out": str(VAR_DIR / "broker"),
+        "processed_folder": str(VAR_DIR / "broker-processed"),
+        "store_processed": False,
+    }
+    if CELERY_BROKER_URL.startswith("filesystem")
+    else {"visibility_timeout": 3600}
+)
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True  # a task is acknowledged after it ran; services are idempotent
+CELERY_TASK_REJECT_ON_WORKER_LOST = True  # a SIGKILLed worker's task is redelivered
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # one slow Graph call must not hold other tasks back
+CELERY_TASK_SOFT_TIME_LIMIT = 60
+CELERY_TASK_TIME_LIMIT = 90
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery's Django fixup closes the DB connection around every task unless this is set.
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+
+# ---------------------------------------------------------------- META GRAPH
+# With the sandbox on, every Meta setting defaults to the sandbox's own app and endpoints.
+SANDBOX_APP_ID = "100000000000001"
+SANDBOX_APP_SECRET = "sandbox-app-secret-0123456789abcdef"  # noqa: S105 - the simulator's, public
+SANDBOX_SYSTEM_USER_TOKEN = "SANDBOX-SYSTEM-USER-TOKEN"  # noqa: S105 - the simulator's, public
+SANDBOX_CREDIT_LINE_ID = "900000000000001"
+SANDBOX_WEBHOOK_VERIFY_TOKEN = "sandbox-verify-token"  # noqa: S105 - the simulator's, public
+
+
+def _meta(name: str, sandbox_value: str) -> str:
+    if SANDBOX_ENABLED:
+        return env.str(name, default=sandbox_value)
+    return _required_in_production(name, "")
+
+
+GRAPH_API_VERSION = env.str("GRAPH_API_VERSION", default="v26.0")
+GRAPH_API_BASE_URL = env.str(
+    "GRAPH_API_BASE_URL",
+    default=f"{PUBLIC_BASE_URL}/sandbox/graph" if SANDBOX_ENABLED else "https://graph.facebook.com",
+).rstrip("/")
+GRAPH_API_TIMEOUT_S = env.float("GRAPH_API_TIMEOUT_S", default=20.0)
+META_APP_ID = _meta("META_APP_ID", SANDBOX_APP_ID)
+# Several secrets, comma-separated, newest first: webhooks verify against any of them.
+META_APP_SECRET = [s for s in _meta("META_APP_SECRET", SANDBOX_APP_SECRET).split(",") if s]
+META_SYSTEM_USER_TOKEN = _meta("META_SYSTEM_USER_TOKEN", SANDBOX_SYSTEM_USER_TOKEN)
+META_CREDIT_LINE_ID = _meta("META_CREDIT_LINE_ID", SANDBOX_CREDIT_LINE_ID)
+META_WEBHOOK_VERIFY_TOKEN = _meta("META_WEBHOOK_VERIFY_TOKEN", SANDBOX_WEBHOOK_VERIFY_TOKEN)
+META_SDK_URL = "https://connect.facebook.net/en_US/sdk.js"
+SESSION_INFO_VERSION_DEFAULT = env.str("SESSION_INFO_VERSION_DEFAULT", default="2")
+
+# ---------------------------------------------------------------- PIPELINE
+# Onboarding pipeline settings (issue 4) live here.
+# Where Meta posts each WABA's webhooks (override_callback_uri); served by messaging.
+WABA_WEBHOOK_PATH = "/webhooks/meta/waba/{waba_id}/"
+
+# ---------------------------------------------------------------- WEBHOOKS
+# Meta ingest and Tech Provider delivery settings (issue 6) live here.
+
+# ---------------------------------------------------------------- SANDBOX SETTINGS
+# Simulator settings (issue 3) live here.
+
+# ---------------------------------------------------------------- LOGGING
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,8 @@
+"""App config for messaging."""
+
+from django.apps import AppConfig
+
+
+class MessagingConfig(AppConfig):
+    name = "messaging"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,1 @@
+"""Messaging data (webhook events, deliveries, messages, templates) arrives with its issues."""

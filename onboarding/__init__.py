@@ -1,0 +1,1 @@
+"""Tech Providers, WABAs, phone numbers, the onboarding pipeline and the EmbeddedSignup API."""

@@ -1,0 +1,1 @@
+"""REST API plumbing shared by every /v1/ endpoint: auth, error shape, idempotency, paging."""

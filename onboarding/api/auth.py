@@ -1,0 +1,105 @@
+"""HTTP Basic auth for Tech Providers, with an atomic per-auth_id failure throttle.
+
+Every failure (no header, a malformed one, an unknown auth_id, a wrong token, a path auth_id that
+is not the caller's) raises the same AuthenticationFailed, so all 401 bodies are alike and say
+nothing about which part was wrong. Failures are counted per claimed auth_id in the cache (an
+atomic INCR on Redis); past the limit every request for that auth_id gets 429 until the window
+ends, the right token included, so a token cannot be guessed by brute force.
+"""
+
+import base64
+import binascii
+import math
+import re
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework import authentication, exceptions
+from rest_framework.request import Request
+
+from onboarding import crypto, selectors
+from onboarding.api.errors import Throttled
+from onboarding.models import AUTH_ID_REGEX, TechProvider
+
+_AUTH_ID = re.compile(AUTH_ID_REGEX)
+# Hash compared against when the auth_id is unknown, so both paths cost the same.
+_DUMMY_HASH = crypto.token_hash("x" * 40)
+
+
+def _window() -> tuple[int, int]:
+    """The current fixed window's index and the seconds left in it."""
+    size = int(settings.API_AUTH_FAILURE_WINDOW_S)
+    now = time.time()
+    return int(now // size), max(1, math.ceil(size - now % size))
+
+
+def _failure_key(auth_id: str, window: int) -> str:
+    return f"authfail:{auth_id}:{window}"
+
+
+def _check_throttle(auth_id: str) -> None:
+    window, left = _window()
+    failures = cache.get(_failure_key(auth_id, window), 0)
+    if failures >= settings.API_AUTH_FAILURE_LIMIT:
+        raise Throttled(
+            f"Too many failed authentication attempts. Retry after {left} seconds.", left
+        )
+
+
+def _record_failure(auth_id: str) -> None:
+    window, _ = _window()
+    key = _failure_key(auth_id, window)
+    cache.add(key, 0, timeout=settings.API_AUTH_FAILURE_WINDOW_S + 5)
+    try:
+        cache.incr(key)
+    except ValueError:  # expired between add and incr: start again
+        cache.add(key, 1, timeout=settings.API_AUTH_FAILURE_WINDOW_S + 5)
+
+
+def _parse_basic(header: str) -> tuple[str, str] | None:
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic" or not encoded:
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    auth_id, sep, token = decoded.partition(":")
+    return (auth_id, token) if sep else None
+
+
+def _verify(auth_id: str, token: str) -> TechProvider | None:
+    tech_provider = selectors.tech_provider_get_by_auth_id(auth_id) if _AUTH_ID.match(auth_id) else None
+    expected = tech_provider.auth_token_hash if tech_provider else _DUMMY_HASH
+    matches = crypto.tokens_equal(crypto.token_hash(token), expected)
+    if tech_provider is None or not matches or not tech_provider.is_active:
+        return None
+    return tech_provider
+
+
+class TechProviderBasicAuthentication(authentication.BaseAuthentication):
+    """Authenticates `Authorization: Basic auth_id:auth_token` against the path's auth_id."""
+
+    def authenticate(self, request: Request) -> tuple[TechProvider, None]:
+        path_auth_id = str(request.parser_context["kwargs"].get("auth_id", ""))
+        credentials = _parse_basic(request.META.get("HTTP_AUTHORIZATION", ""))
+        claimed = credentials[0] if credentials else path_auth_id
+        throttle_key = claimed[:20] if _AUTH_ID.match(claimed[:20]) else "malformed"
+        _check_throttle(throttle_key)
+        tech_provider = _verify(*credentials) if credentials else None
+        if tech_provider is None or tech_provider.auth_id != path_auth_id:
+            _record_failure(throttle_key)
+            raise exceptions.AuthenticationFailed()
+        return tech_provider, None
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Basic realm="api"'
+
+
+def tech_provider_of(request: Any) -> TechProvider:
+    """The authenticated Tech Provider of an API request."""
+    user = request.user
+    assert isinstance(user, TechProvider)
+    return user

@@ -1,0 +1,1 @@
+"""Every write to onboarding state, one module per sub-domain."""
