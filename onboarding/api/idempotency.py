@@ -59,14 +59,20 @@ def _claim(request: Request, key: str, request_hash: str) -> IdempotencyKey | No
         created_at__lt=now - ttl
     ).delete()
     IdempotencyKey.objects.filter(
-        tech_provider=tech_provider, key=key, response_status__isnull=True,
+        tech_provider=tech_provider,
+        key=key,
+        response_status__isnull=True,
         created_at__lt=now - _ABANDONED_AFTER,
     ).delete()
     try:
-        return IdempotencyKey.objects.create(
-            tech_provider=tech_provider, key=key, method=request.method or "",
-            path=request.path[:512], request_hash=request_hash,
-        )
+        with transaction.atomic():
+            return IdempotencyKey.objects.create(
+                tech_provider=tech_provider,
+                key=key,
+                method=request.method or "",
+                path=request.path[:512],
+                request_hash=request_hash,
+            )
     except IntegrityError:
         return None
 
