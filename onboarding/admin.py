@@ -126,7 +126,7 @@ class PhoneNumberInline(admin.TabularInline[PhoneNumber, WhatsAppBusinessAccount
     model = PhoneNumber
     extra = 0
     can_delete = False
-    fields = [
+    fields = readonly_fields = (
         "phone_number_id",
         "display_phone_number",
         "verified_name",
@@ -136,8 +136,7 @@ class PhoneNumberInline(admin.TabularInline[PhoneNumber, WhatsAppBusinessAccount
         "quality_rating",
         "throughput_level",
         "messaging_limit_tier",
-    ]
-    readonly_fields = fields
+    )
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -180,7 +179,7 @@ class WhatsAppBusinessAccountAdmin(admin.ModelAdmin[WhatsAppBusinessAccount]):
     ]
     list_select_related = ["tech_provider"]
     inlines = [PhoneNumberInline]
-    fields = [
+    fields = readonly_fields = (
         "waba_id",
         "tech_provider",
         "business_id",
@@ -193,8 +192,7 @@ class WhatsAppBusinessAccountAdmin(admin.ModelAdmin[WhatsAppBusinessAccount]):
         "activated_at",
         "offboarded_at",
         "onboarding_steps",
-    ]
-    readonly_fields = fields
+    )
 
     @admin.display(description="Onboarding steps")
     def onboarding_steps(self, waba: WhatsAppBusinessAccount) -> SafeString:
@@ -209,7 +207,7 @@ class OnboardingStepInline(admin.TabularInline[OnboardingStep, Onboarding]):
     model = OnboardingStep
     extra = 0
     can_delete = False
-    fields = [
+    fields = readonly_fields = (
         "position",
         "name",
         "status",
@@ -222,8 +220,7 @@ class OnboardingStepInline(admin.TabularInline[OnboardingStep, Onboarding]):
         "note",
         "started_at",
         "finished_at",
-    ]
-    readonly_fields = fields
+    )
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -233,8 +230,15 @@ class OnboardingEventInline(admin.TabularInline[OnboardingEvent, Onboarding]):
     model = OnboardingEvent
     extra = 0
     can_delete = False
-    fields = ["created_at", "step", "from_status", "to_status", "reason", "detail", "actor"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "created_at",
+        "step",
+        "from_status",
+        "to_status",
+        "reason",
+        "detail",
+        "actor",
+    )
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -260,7 +260,9 @@ class OnboardingStep(BaseModel):
     class Meta:
         ordering = ["onboarding_id", "position"]
         constraints = [
-            models.UniqueConstraint(fields=["onboarding", "name"], name="step_unique_per_onboarding"),
+            models.UniqueConstraint(
+                fields=["onboarding", "name"], name="step_unique_per_onboarding"
+            ),
             models.CheckConstraint(
                 condition=Q(
                     status__in=["pending", "running", "waiting", "succeeded", "failed", "skipped"]

@@ -28,8 +28,10 @@ def waba_list_for_tech_provider(
         wabas = wabas.filter(status=status)
     if reference:
         wabas = wabas.filter(reference=reference)
-    return wabas.select_related("onboarding").prefetch_related("phone_numbers").order_by(
-        "-created_at", "-id"
+    return (
+        wabas.select_related("onboarding")
+        .prefetch_related("phone_numbers")
+        .order_by("-created_at", "-id")
     )
 
 

@@ -83,10 +83,10 @@ class OnboardingOutput(serializers.ModelSerializer[Onboarding]):
         model = Onboarding
         fields = ["status", "failure_reason", "completed_at", "steps", "events"]
 
-    def get_steps(self, onboarding: Onboarding) -> list[dict[str, Any]]:
+    def get_steps(self, onboarding: Onboarding) -> Any:
         return OnboardingStepOutput(selectors.onboarding_steps(onboarding), many=True).data
 
-    def get_events(self, onboarding: Onboarding) -> list[dict[str, Any]]:
+    def get_events(self, onboarding: Onboarding) -> Any:
         return OnboardingEventOutput(selectors.onboarding_events(onboarding), many=True).data
 
 

@@ -71,7 +71,9 @@ def _parse_basic(header: str) -> tuple[str, str] | None:
 
 
 def _verify(auth_id: str, token: str) -> TechProvider | None:
-    tech_provider = selectors.tech_provider_get_by_auth_id(auth_id) if _AUTH_ID.match(auth_id) else None
+    tech_provider = (
+        selectors.tech_provider_get_by_auth_id(auth_id) if _AUTH_ID.match(auth_id) else None
+    )
     expected = tech_provider.auth_token_hash if tech_provider else _DUMMY_HASH
     matches = crypto.tokens_equal(crypto.token_hash(token), expected)
     if tech_provider is None or not matches or not tech_provider.is_active:
@@ -101,5 +103,6 @@ class TechProviderBasicAuthentication(authentication.BaseAuthentication):
 def tech_provider_of(request: Any) -> TechProvider:
     """The authenticated Tech Provider of an API request."""
     user = request.user
-    assert isinstance(user, TechProvider)
+    if not isinstance(user, TechProvider):  # only reachable if a view forgot its auth class
+        raise exceptions.NotAuthenticated()
     return user

@@ -1,4 +1,4 @@
-"""Plivo's list shape: `{"meta": {limit, offset, next, previous, total_count}, "objects": [...]}`."""
+"""Plivo's list shape: `{"meta": {limit, offset, next, previous, total_count}, "objects": []}`."""
 
 from typing import Any
 from urllib.parse import urlencode

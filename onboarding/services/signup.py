@@ -110,8 +110,10 @@ def _create_onboarding(waba: WhatsAppBusinessAccount, *, actor: str) -> Onboardi
     )
     onboarding.steps.all().delete()
     OnboardingStep.objects.bulk_create(
-        [_new_step(onboarding, position, name, waba.signup_event) for position, name in
-         enumerate(_STEP_ORDER, start=1)]
+        [
+            _new_step(onboarding, position, name, waba.signup_event)
+            for position, name in enumerate(_STEP_ORDER, start=1)
+        ]
     )
     OnboardingEvent.objects.create(
         onboarding=onboarding,

@@ -52,7 +52,9 @@ def test_every_authentication_failure_gets_the_same_401(account, other_account):
         assert set(body) == {"api_id", "error"}, case
         # Bytes are identical but for the per-request api_id (a UUID of fixed length).
         bodies.add(response.content.replace(body["api_id"].encode(), b"<api_id>"))
-    assert bodies == {json.dumps({"api_id": "<api_id>", "error": AUTH_FAILED}, separators=(",", ":")).encode()}
+    assert bodies == {
+        json.dumps({"api_id": "<api_id>", "error": AUTH_FAILED}, separators=(",", ":")).encode()
+    }
 
 
 def test_an_unknown_auth_id_in_the_path_is_a_401(account):
@@ -80,7 +82,9 @@ def test_an_inactive_account_cannot_authenticate(account):
 
 
 @override_settings(API_AUTH_FAILURE_LIMIT=3, API_AUTH_FAILURE_WINDOW_S=600)
-def test_repeated_failures_for_one_auth_id_are_throttled_even_for_the_right_token(account, other_account):
+def test_repeated_failures_for_one_auth_id_are_throttled_even_for_the_right_token(
+    account, other_account
+):
     wrong = basic(account.auth_id, "y" * 40)
     assert [get(wrong, account).status_code for _ in range(3)] == [401, 401, 401]
     throttled = get(wrong, account)

@@ -9,7 +9,11 @@ from tests.conftest import Account, make_account
 
 pytestmark = pytest.mark.django_db
 
-VALID = {"waba_id": "104996789012345", "business_id": "203456789012345", "phone_number_id": "1069999000001"}
+VALID = {
+    "waba_id": "104996789012345",
+    "business_id": "203456789012345",
+    "phone_number_id": "1069999000001",
+}
 
 
 def post(api: APIClient, account: Account, body: dict[str, object], fmt: str = "json"):
@@ -28,10 +32,19 @@ def assert_error(response, status: int, message: str) -> None:
     ("body", "message"),
     [
         ({}, "waba_id is required."),
-        ({"business_id": "203456789012345", "phone_number_id": "1069999000001"}, "waba_id is required."),
+        (
+            {"business_id": "203456789012345", "phone_number_id": "1069999000001"},
+            "waba_id is required.",
+        ),
         ({"waba_id": "104996789012345"}, "business_id is required."),
-        ({"waba_id": "104996789012345", "phone_number_id": "1069999000001"}, "business_id is required."),
-        ({"waba_id": "104996789012345", "business_id": "203456789012345"}, "phone_number_id is required."),
+        (
+            {"waba_id": "104996789012345", "phone_number_id": "1069999000001"},
+            "business_id is required.",
+        ),
+        (
+            {"waba_id": "104996789012345", "business_id": "203456789012345"},
+            "phone_number_id is required.",
+        ),
         ({**VALID, "waba_id": ""}, "waba_id is required."),
         ({**VALID, "waba_id": "   "}, "waba_id is required."),
         ({**VALID, "waba_id": "abc123"}, "waba_id is not a valid WhatsApp Business Account ID."),
@@ -40,7 +53,10 @@ def assert_error(response, status: int, message: str) -> None:
         ({**VALID, "waba_id": True}, "waba_id is not a valid WhatsApp Business Account ID."),
         ({**VALID, "waba_id": {"x": 1}}, "waba_id is not a valid WhatsApp Business Account ID."),
         ({**VALID, "business_id": "biz"}, "business_id is not a valid Meta Business ID."),
-        ({**VALID, "phone_number_id": "+15551234567"}, "phone_number_id is not a valid phone number ID."),
+        (
+            {**VALID, "phone_number_id": "+15551234567"},
+            "phone_number_id is not a valid phone number ID.",
+        ),
         ({**VALID, "reference": "r" * 65}, "reference must be at most 64 characters."),
         ({**VALID, "reference": ["a"]}, "reference must be a string."),
     ],
@@ -52,8 +68,12 @@ def test_it_rejects_invalid_input_with_the_documented_message(api, account, body
 
 
 def test_required_fields_are_checked_in_the_documented_order_in_form_bodies(api, account):
-    assert_error(post(api, account, {"phone_number_id": "1"}, fmt="multipart"), 400, "waba_id is required.")
-    response = api.post(account.url(), "waba_id=104996789012345", content_type="application/x-www-form-urlencoded")
+    assert_error(
+        post(api, account, {"phone_number_id": "1"}, fmt="multipart"), 400, "waba_id is required."
+    )
+    response = api.post(
+        account.url(), "waba_id=104996789012345", content_type="application/x-www-form-urlencoded"
+    )
     assert_error(response, 400, "business_id is required.")
 
 
@@ -68,7 +88,15 @@ def test_it_accepts_a_form_encoded_signup(api, account):
 
 
 def test_it_accepts_ids_sent_as_json_numbers(api, account):
-    response = post(api, account, {"waba_id": 104996789012345, "business_id": 203456789012345, "phone_number_id": 1069999000001})
+    response = post(
+        api,
+        account,
+        {
+            "waba_id": 104996789012345,
+            "business_id": 203456789012345,
+            "phone_number_id": 1069999000001,
+        },
+    )
     assert response.status_code == 200
     assert response.json()["waba_id"] == "104996789012345"
 
@@ -139,7 +167,10 @@ def test_an_inactive_multi_partner_solution_is_refused(db):
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        ({"whatsapp_enabled": False}, "WhatsApp is not enabled for your account. Contact Relay support."),
+        (
+            {"whatsapp_enabled": False},
+            "WhatsApp is not enabled for your account. Contact Relay support.",
+        ),
         (
             {"tech_provider_permission": False},
             "Your account does not have Tech Provider permission. Contact Relay support.",
@@ -196,13 +227,27 @@ def test_the_list_shows_only_the_callers_wabas_in_plivos_shape(api, account, oth
     post(api, account, VALID)
     post(other, other_account, {**VALID, "waba_id": "777777777", "phone_number_id": "888888888"})
     body = api.get(account.url()).json()
-    assert body["meta"] == {"limit": 20, "offset": 0, "next": None, "previous": None, "total_count": 1}
+    assert body["meta"] == {
+        "limit": 20,
+        "offset": 0,
+        "next": None,
+        "previous": None,
+        "total_count": 1,
+    }
     assert [w["waba_id"] for w in body["objects"]] == [VALID["waba_id"]]
 
 
 def test_the_list_pages_with_limit_and_offset(api, account):
     for i in range(25):
-        post(api, account, {"waba_id": f"5000000{i:02d}", "business_id": "203456789012345", "phone_number_id": f"6000000{i:02d}"})
+        post(
+            api,
+            account,
+            {
+                "waba_id": f"5000000{i:02d}",
+                "business_id": "203456789012345",
+                "phone_number_id": f"6000000{i:02d}",
+            },
+        )
     first = api.get(account.url() + "?limit=10").json()
     assert first["meta"]["total_count"] == 25
     assert first["meta"]["previous"] is None
@@ -212,7 +257,11 @@ def test_the_list_pages_with_limit_and_offset(api, account):
     assert len(last["objects"]) == 5
     assert last["meta"]["next"] is None
     assert last["meta"]["previous"] == account.url() + "?limit=10&offset=10"
-    seen = {w["waba_id"] for page in (0, 10, 20) for w in api.get(account.url() + f"?limit=10&offset={page}").json()["objects"]}
+    seen = {
+        w["waba_id"]
+        for page in (0, 10, 20)
+        for w in api.get(account.url() + f"?limit=10&offset={page}").json()["objects"]
+    }
     assert len(seen) == 25
 
 
@@ -225,10 +274,23 @@ def test_bad_paging_parameters_are_a_400(api, account, query):
 
 def test_the_list_filters_by_status_and_reference(api, account):
     post(api, account, {**VALID, "reference": "a"})
-    post(api, account, {"waba_id": "5000001", "business_id": "203456789012345", "phone_number_id": "6000001", "reference": "b"})
+    post(
+        api,
+        account,
+        {
+            "waba_id": "5000001",
+            "business_id": "203456789012345",
+            "phone_number_id": "6000001",
+            "reference": "b",
+        },
+    )
     WhatsAppBusinessAccount.objects.filter(waba_id="5000001").update(status="active")
-    assert [w["reference"] for w in api.get(account.url() + "?status=active").json()["objects"]] == ["b"]
-    assert [w["waba_id"] for w in api.get(account.url() + "?reference=a").json()["objects"]] == [VALID["waba_id"]]
+    assert [
+        w["reference"] for w in api.get(account.url() + "?status=active").json()["objects"]
+    ] == ["b"]
+    assert [w["waba_id"] for w in api.get(account.url() + "?reference=a").json()["objects"]] == [
+        VALID["waba_id"]
+    ]
 
 
 def test_the_detail_shows_numbers_steps_and_audit_rows(api, account):
@@ -237,10 +299,13 @@ def test_the_detail_shows_numbers_steps_and_audit_rows(api, account):
     assert body["phone_numbers"][0]["phone_number_id"] == VALID["phone_number_id"]
     assert [s["name"] for s in body["onboarding"]["steps"]][0] == "subscribe_webhooks"
     assert body["onboarding"]["events"][0]["to_status"] == "pending"
-    assert "business_token" not in body and "webhook_verify_token" not in body
+    assert "business_token" not in body
+    assert "webhook_verify_token" not in body
 
 
-def test_another_tech_providers_waba_answers_exactly_like_an_unknown_one(api, account, other_account):
+def test_another_tech_providers_waba_answers_exactly_like_an_unknown_one(
+    api, account, other_account
+):
     other = APIClient()
     other.credentials(HTTP_AUTHORIZATION=other_account.basic)
     post(other, other_account, VALID)
@@ -266,7 +331,9 @@ def test_coexistence_and_waba_only_signups_skip_registration_and_say_why(account
     assert PhoneNumber.objects.get().is_coexistence
     only_waba = embedded_signup_submit(
         tech_provider=account.tech_provider,
-        signup=signup_input_validate({"waba_id": "3333333", "business_id": "4444444"}, require_phone_number=False),
+        signup=signup_input_validate(
+            {"waba_id": "3333333", "business_id": "4444444"}, require_phone_number=False
+        ),
         signup_event="FINISH_ONLY_WABA",
     )
     skipped = set(only_waba.steps.filter(status="skipped").values_list("name", flat=True))

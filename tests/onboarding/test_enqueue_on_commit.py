@@ -8,11 +8,19 @@ from django.conf import settings
 
 from onboarding.models import Onboarding
 
-VALID = {"waba_id": "104996789012345", "business_id": "203456789012345", "phone_number_id": "1069999000001"}
+VALID = {
+    "waba_id": "104996789012345",
+    "business_id": "203456789012345",
+    "phone_number_id": "1069999000001",
+}
 
 
-@pytest.mark.skipif(not settings.CELERY_BROKER_URL.startswith("redis"), reason="reads the Redis broker")
-def test_the_first_task_is_published_after_commit_with_the_id_only(api, account, django_capture_on_commit_callbacks):
+@pytest.mark.skipif(
+    not settings.CELERY_BROKER_URL.startswith("redis"), reason="reads the Redis broker"
+)
+def test_the_first_task_is_published_after_commit_with_the_id_only(
+    api, account, django_capture_on_commit_callbacks
+):
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     broker.delete("celery")
     with django_capture_on_commit_callbacks(execute=False) as callbacks:

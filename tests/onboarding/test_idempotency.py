@@ -9,7 +9,11 @@ from onboarding.models import IdempotencyKey, Onboarding, PhoneNumber, WhatsAppB
 
 pytestmark = pytest.mark.django_db
 
-VALID = {"waba_id": "104996789012345", "business_id": "203456789012345", "phone_number_id": "1069999000001"}
+VALID = {
+    "waba_id": "104996789012345",
+    "business_id": "203456789012345",
+    "phone_number_id": "1069999000001",
+}
 
 
 def post(api, account, body, key="key-1"):
@@ -29,7 +33,10 @@ def test_the_same_key_with_another_body_is_refused_and_changes_nothing(api, acco
     post(api, account, VALID)
     response = post(api, account, {**VALID, "reference": "changed"})
     assert response.status_code == 422
-    assert response.json()["error"] == "This Idempotency-Key was already used with a different request."
+    assert (
+        response.json()["error"]
+        == "This Idempotency-Key was already used with a different request."
+    )
     assert WhatsAppBusinessAccount.objects.get().reference == ""
 
 
@@ -44,14 +51,22 @@ def test_keys_are_per_tech_provider(api, account, other_account):
     other = APIClient()
     other.credentials(HTTP_AUTHORIZATION=other_account.basic)
     assert post(api, account, VALID).status_code == 200
-    response = other.post(other_account.url(), {**VALID, "waba_id": "9999999"}, format="json", HTTP_IDEMPOTENCY_KEY="key-1")
+    response = other.post(
+        other_account.url(),
+        {**VALID, "waba_id": "9999999"},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="key-1",
+    )
     assert response.status_code == 400  # its own key: the request ran (and hit the number conflict)
     assert response.json()["error"] == "This phone number is already registered under another WABA."
 
 
 def test_a_request_still_in_flight_gets_409(api, account):
     IdempotencyKey.objects.create(
-        tech_provider=account.tech_provider, key="key-1", method="POST", path=account.url(),
+        tech_provider=account.tech_provider,
+        key="key-1",
+        method="POST",
+        path=account.url(),
         request_hash="whatever",
     )
     IdempotencyKey.objects.update(request_hash=_hash_of(api, account))

@@ -8,7 +8,11 @@ from plivo import exceptions
 from onboarding.models import WhatsAppBusinessAccount
 from tests.conftest import make_account
 
-VALID = {"waba_id": "104996789012345", "business_id": "203456789012345", "phone_number_id": "1069999000001"}
+VALID = {
+    "waba_id": "104996789012345",
+    "business_id": "203456789012345",
+    "phone_number_id": "1069999000001",
+}
 
 
 @pytest.fixture
@@ -43,7 +47,9 @@ def test_the_plivo_sdk_gets_a_success_and_every_error_as_it_reports_them(transac
     assert created.api_id
     assert WhatsAppBusinessAccount.objects.get().reference == "crm-7"
 
-    with pytest.raises(exceptions.ValidationError, match="^This WABA is already registered with Relay.$"):
+    with pytest.raises(
+        exceptions.ValidationError, match="^This WABA is already registered with Relay.$"
+    ):
         signup(client, VALID)
     with pytest.raises(exceptions.ValidationError, match="^waba_id is required.$"):
         signup(client, {"business_id": "1234567"})
@@ -56,7 +62,10 @@ def test_the_plivo_sdk_gets_a_success_and_every_error_as_it_reports_them(transac
         client.request("GET", ("WhatsApp", "EmbeddedSignup", "999999999"))
 
     wrong = plivo.RestClient(account.auth_id, "w" * 40)
-    with pytest.raises(exceptions.AuthenticationError, match="^Authentication failed: check your Auth ID and Auth Token.$"):
+    with pytest.raises(
+        exceptions.AuthenticationError,
+        match="^Authentication failed: check your Auth ID and Auth Token.$",
+    ):
         signup(wrong, VALID)
 
 

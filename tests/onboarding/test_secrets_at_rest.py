@@ -11,8 +11,17 @@ from tests.conftest import make_account
 
 def pg_dump() -> bytes:
     db = connection.settings_dict
-    command = ["pg_dump", "--data-only", "-h", db["HOST"] or "127.0.0.1", "-p", str(db["PORT"] or 5432),
-               "-U", db["USER"] or "postgres", db["NAME"]]
+    command = [
+        "pg_dump",
+        "--data-only",
+        "-h",
+        db["HOST"] or "127.0.0.1",
+        "-p",
+        str(db["PORT"] or 5432),
+        "-U",
+        db["USER"] or "postgres",
+        db["NAME"],
+    ]
     return subprocess.run(command, check=True, capture_output=True, timeout=60).stdout
 
 
@@ -27,7 +36,9 @@ def test_a_database_dump_holds_no_auth_token_app_secret_or_business_token(transa
     business_token = "EAAG-business-token-0123456789abcdefghij"
     embedded_signup_submit(
         tech_provider=tp,
-        signup=signup_input_validate({"waba_id": "1234567", "business_id": "7654321", "phone_number_id": "5555555"}),
+        signup=signup_input_validate(
+            {"waba_id": "1234567", "business_id": "7654321", "phone_number_id": "5555555"}
+        ),
         business_token=business_token,
     )
     dump = pg_dump()

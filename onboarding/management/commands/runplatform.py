@@ -64,13 +64,36 @@ class Command(BaseCommand):
         self.stdout.write(f"  signup page: {base}/connect/{tp.public_id}/\n")
 
     def _start_worker(self) -> subprocess.Popen[bytes]:
-        command = [sys.executable, "-m", "celery", "-A", "config", "worker", "--beat",
-                   "--loglevel", "INFO", "--concurrency", "2"]
+        command = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--beat",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            "2",
+        ]
         return subprocess.Popen(command)  # noqa: S603 - fixed argv, no shell
 
     def _start_web(self, bind: str, threads: int) -> subprocess.Popen[bytes]:
-        command = [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", bind,
-                   "--workers", "1", "--threads", str(threads), "--access-logfile", "-"]
+        command = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi",
+            "--bind",
+            bind,
+            "--workers",
+            "1",
+            "--threads",
+            str(threads),
+            "--access-logfile",
+            "-",
+        ]
         return subprocess.Popen(command)  # noqa: S603 - fixed argv, no shell
 
     def _wait(self, children: list[subprocess.Popen[bytes]]) -> None:
