@@ -103,7 +103,9 @@ class GraphError(Exception):
         )
 
     @classmethod
-    def from_exception(cls, exc: requests.RequestException, *, method: str, path: str) -> "GraphError":
+    def from_exception(
+        cls, exc: requests.RequestException, *, method: str, path: str
+    ) -> "GraphError":
         """A network failure: no answer from Meta, so the outcome is unknown."""
         kind = "timed out" if isinstance(exc, requests.Timeout) else "failed"
         text = mask_secrets(str(exc))[:300]
@@ -183,7 +185,10 @@ def _envelope(response: requests.Response) -> dict[str, Any] | None:
 def _without_envelope(response: requests.Response) -> GraphError:
     cls = error_class_for(None, response.status_code)
     reason = response.reason or "error"
-    return cls(f"HTTP {response.status_code} {reason} without a Graph error body", status=response.status_code)
+    return cls(
+        f"HTTP {response.status_code} {reason} without a Graph error body",
+        status=response.status_code,
+    )
 
 
 def _int_or_none(value: object) -> int | None:
