@@ -110,8 +110,10 @@ class WhatsAppBusinessAccount(BaseModel):
     webhook_verify_token = EncryptedTextField(blank=True)  # per-WABA override handshake token
     currency = models.CharField(max_length=3, choices=Currency.choices, default=Currency.USD)
     allocation_config_id = models.CharField(max_length=32, blank=True)
+    webhooks_subscribed_at = models.DateTimeField(null=True, blank=True)  # our app, with override
     activated_at = models.DateTimeField(null=True, blank=True)
     offboarded_at = models.DateTimeField(null=True, blank=True)
+    offboard_reason = models.TextField(blank=True)
 
     class Meta:
         verbose_name = "WhatsApp Business Account"
@@ -222,6 +224,17 @@ class Onboarding(BaseModel):
         return f"onboarding of {self.waba_id} ({self.status})"
 
 
+# The onboarding's state machine: each status and the statuses that may follow it. Only
+# onboarding.services.transitions moves an onboarding, and it checks this table.
+ONBOARDING_TRANSITIONS: dict[str, frozenset[str]] = {
+    "pending": frozenset({"running", "failed"}),
+    "running": frozenset({"waiting", "active", "failed"}),
+    "waiting": frozenset({"running", "failed"}),
+    "failed": frozenset({"pending"}),  # Retry
+    "active": frozenset(),
+}
+
+
 class OnboardingStep(BaseModel):
     """One step of an onboarding; its state lives here, never in the broker."""
 
@@ -254,6 +267,9 @@ class OnboardingStep(BaseModel):
     last_fbtrace_id = models.CharField(max_length=64, blank=True)
     note = models.TextField(blank=True)  # why it was skipped, or what a person must do
     result = models.JSONField(default=dict, blank=True)  # ids Meta returned, never secrets
+    # Set while an attempt is in flight and kept when it ended without an answer (timeout,
+    # dropped connection, killed worker): the effect may exist at Meta, so look before acting.
+    outcome_unknown = models.BooleanField(default=False)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -275,6 +291,18 @@ class OnboardingStep(BaseModel):
         return f"{self.name} ({self.status})"
 
 
+# Each step status and the statuses that may follow it (running -> running: a new worker takes
+# over a step whose lease expired). Only onboarding.services.transitions moves a step.
+STEP_TRANSITIONS: dict[str, frozenset[str]] = {
+    "pending": frozenset({"running", "skipped"}),
+    "running": frozenset({"running", "succeeded", "waiting", "failed", "skipped"}),
+    "waiting": frozenset({"running", "failed"}),
+    "failed": frozenset({"pending"}),  # Retry
+    "succeeded": frozenset(),
+    "skipped": frozenset(),
+}
+
+
 class OnboardingEvent(models.Model):
     """Audit row: one per transition of an onboarding or one of its steps."""
 
@@ -292,6 +320,40 @@ class OnboardingEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.step or 'onboarding'}: {self.from_status or '-'} -> {self.to_status}"
+
+
+class TechProviderEvent(models.Model):
+    """Something a Tech Provider is told about (e.g. `waba.active`), recorded for delivery.
+
+    Written by onboarding.services.notifications; messaging delivers it as a signed webhook and
+    sets `dispatched_at` once it has queued the delivery.
+    """
+
+    event_id = models.CharField(max_length=40, unique=True)  # the webhook-id the TP sees
+    tech_provider = models.ForeignKey(
+        TechProvider, on_delete=models.CASCADE, related_name="events"
+    )
+    waba = models.ForeignKey(
+        WhatsAppBusinessAccount,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="tech_provider_events",
+    )
+    event_type = models.CharField(max_length=64)
+    payload = models.JSONField(default=dict)  # never secrets
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["id"], condition=Q(dispatched_at__isnull=True), name="tpevent_undispatched"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id}"
 
 
 class IdempotencyKey(models.Model):
