@@ -376,3 +376,55 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class SignupSession(BaseModel):
+    """One opening of a Tech Provider's hosted Connect page, and what became of it.
+
+    The page carries a one-time nonce (stored hashed) that binds its POST to this Tech Provider;
+    after a success the browser polls the onboarding with a separate status token (also hashed).
+    These rows are the signup funnel: opened, finished, cancelled at a step, errored, rejected.
+    """
+
+    class Status(models.TextChoices):
+        OPENED = "opened"
+        FINISHED = "finished"  # the dialog finished and the onboarding was accepted
+        CANCELLED = "cancelled"  # the customer closed the dialog before the end
+        ERRORED = "errored"  # the customer reported a problem, or Meta sent ERROR
+        REJECTED = "rejected"  # the dialog finished but our checks refused it
+
+    tech_provider = models.ForeignKey(
+        TechProvider, on_delete=models.CASCADE, related_name="signup_sessions"
+    )
+    nonce_hash = models.CharField(max_length=64, unique=True)
+    status_token_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    reference = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPENED)
+    event = models.CharField(max_length=64, blank=True)  # FINISH, CANCEL, ERROR, ...
+    current_step = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    error_code = models.CharField(max_length=32, blank=True)
+    meta_session_id = models.CharField(max_length=64, blank=True)
+    rejection_reason = models.TextField(blank=True)
+    waba = models.ForeignKey(
+        WhatsAppBusinessAccount,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="signup_sessions",
+    )
+    submitted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["tech_provider", "status"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    status__in=["opened", "finished", "cancelled", "errored", "rejected"]
+                ),
+                name="signupsession_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"signup {self.pk} of {self.tech_provider_id} ({self.status})"
