@@ -1,5 +1,7 @@
 """Reads of onboarding state, for APIs, admin, the pipeline and the messaging app."""
 
+from collections.abc import Iterable
+
 from django.db.models import QuerySet
 
 from onboarding.errors import NotFound
@@ -7,6 +9,7 @@ from onboarding.models import (
     Onboarding,
     OnboardingEvent,
     OnboardingStep,
+    PhoneNumber,
     TechProvider,
     WhatsAppBusinessAccount,
 )
@@ -56,3 +59,39 @@ def onboarding_steps(onboarding: Onboarding) -> QuerySet[OnboardingStep]:
 
 def onboarding_events(onboarding: Onboarding) -> QuerySet[OnboardingEvent]:
     return onboarding.events.order_by("created_at", "id")
+
+
+# ---- reads used by messaging (webhook routing and delivery) ----
+
+
+def waba_get_by_waba_id(waba_id: str) -> WhatsAppBusinessAccount | None:
+    return WhatsAppBusinessAccount.objects.filter(waba_id=waba_id).first()
+
+
+def wabas_by_waba_id(waba_ids: Iterable[str]) -> dict[str, WhatsAppBusinessAccount]:
+    """The known WABAs among `waba_ids`, with their Tech Providers, keyed by Meta's id."""
+    wabas = WhatsAppBusinessAccount.objects.filter(waba_id__in=set(waba_ids))
+    return {waba.waba_id: waba for waba in wabas.select_related("tech_provider")}
+
+
+def phone_numbers_by_id(phone_number_ids: Iterable[str]) -> dict[str, PhoneNumber]:
+    """The known numbers among `phone_number_ids`, with WABA and Tech Provider, keyed by id."""
+    numbers = PhoneNumber.objects.filter(phone_number_id__in=set(phone_number_ids))
+    return {n.phone_number_id: n for n in numbers.select_related("waba__tech_provider")}
+
+
+def waba_ids_known() -> QuerySet[WhatsAppBusinessAccount, str]:
+    """Every WABA id we hold, as a queryset usable as a subquery."""
+    return WhatsAppBusinessAccount.objects.values_list("waba_id", flat=True)
+
+
+def phone_number_ids_known() -> QuerySet[PhoneNumber, str]:
+    return PhoneNumber.objects.values_list("phone_number_id", flat=True)
+
+
+def phone_numbers_of_waba(waba: WhatsAppBusinessAccount) -> QuerySet[PhoneNumber]:
+    return PhoneNumber.objects.filter(waba=waba)
+
+
+def tech_providers_by_pk(pks: Iterable[int]) -> dict[int, TechProvider]:
+    return {tp.pk: tp for tp in TechProvider.objects.filter(pk__in=set(pks))}
