@@ -25,6 +25,18 @@ class SignupRejected(InvalidRequest):
     """The EmbeddedSignup request is invalid or conflicts with what we already have (400)."""
 
 
+class MpsInactive(SignupRejected):
+    """The Tech Provider's Multi-Partner Solution is not active."""
+
+
+class WabaAlreadyRegistered(SignupRejected):
+    """The WABA is already onboarded (by any Tech Provider)."""
+
+
+class PhoneNumberTaken(SignupRejected):
+    """The phone number belongs to another WABA."""
+
+
 class AccountForbidden(OnboardingError):
     """The account may not use this API (403)."""
 

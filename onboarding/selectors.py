@@ -1,15 +1,18 @@
 """Reads of onboarding state, for APIs, admin, the pipeline and the messaging app."""
 
 from collections.abc import Iterable
+from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
+from onboarding import crypto
 from onboarding.errors import NotFound
 from onboarding.models import (
     Onboarding,
     OnboardingEvent,
     OnboardingStep,
     PhoneNumber,
+    SignupSession,
     TechProvider,
     WhatsAppBusinessAccount,
 )
@@ -95,3 +98,44 @@ def phone_numbers_of_waba(waba: WhatsAppBusinessAccount) -> QuerySet[PhoneNumber
 
 def tech_providers_by_pk(pks: Iterable[int]) -> dict[int, TechProvider]:
     return {tp.pk: tp for tp in TechProvider.objects.filter(pk__in=set(pks))}
+
+
+def signup_session_get_by_status_token(
+    *, tech_provider: TechProvider, status_token: str
+) -> SignupSession:
+    """The finished page session behind a status token; anything else is not found."""
+    session = (
+        SignupSession.objects.filter(
+            tech_provider=tech_provider,
+            status_token_hash=crypto.token_hash(status_token),
+            waba__isnull=False,
+        )
+        .select_related("waba__onboarding")
+        .first()
+    )
+    if session is None:
+        raise NotFound("Signup not found.")
+    return session
+
+
+def signup_funnel(*, tech_provider: TechProvider) -> dict[str, Any]:
+    """Pages opened, dialogs finished, cancelled by step, errored, rejected and onboarded."""
+    sessions = SignupSession.objects.filter(tech_provider=tech_provider)
+    by_status = dict(sessions.values_list("status").annotate(n=Count("id")).order_by())
+    cancelled_by_step = dict(
+        sessions.filter(status=SignupSession.Status.CANCELLED)
+        .values_list("current_step")
+        .annotate(n=Count("id"))
+        .order_by("-n")
+    )
+    finished = by_status.get("finished", 0) + by_status.get("rejected", 0)
+    return {
+        "opened": sessions.count(),
+        "finished": finished,
+        "accepted": by_status.get("finished", 0),
+        "rejected": by_status.get("rejected", 0),
+        "cancelled": by_status.get("cancelled", 0),
+        "errored": by_status.get("errored", 0),
+        "onboarded": sessions.filter(waba__status=WhatsAppBusinessAccount.Status.ACTIVE).count(),
+        "cancelled_by_step": {step or "(unknown step)": n for step, n in cancelled_by_step.items()},
+    }

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 
-from onboarding.errors import SignupRejected, platform_name
+from onboarding.errors import MpsInactive, PhoneNumberTaken, WabaAlreadyRegistered, platform_name
 from onboarding.models import (
     Onboarding,
     OnboardingEvent,
@@ -43,12 +43,12 @@ _SKIPS = {
 }
 
 
-def _already_registered() -> SignupRejected:
-    return SignupRejected(f"This WABA is already registered with {platform_name()}.")
+def _already_registered() -> WabaAlreadyRegistered:
+    return WabaAlreadyRegistered(f"This WABA is already registered with {platform_name()}.")
 
 
-def _number_taken() -> SignupRejected:
-    return SignupRejected("This phone number is already registered under another WABA.")
+def _number_taken() -> PhoneNumberTaken:
+    return PhoneNumberTaken("This phone number is already registered under another WABA.")
 
 
 def _check_conflicts(signup: SignupInput) -> WhatsAppBusinessAccount | None:
@@ -155,7 +155,7 @@ def embedded_signup_submit(
     """Record the WABA and its number and start its onboarding; errors as the seed's table."""
     tech_provider_assert_can_onboard(tech_provider)
     if tech_provider.mps_status != TechProvider.MpsStatus.ACTIVE:
-        raise SignupRejected(
+        raise MpsInactive(
             f"Multi-Partner Solution is not active for your app. Contact {platform_name()} support."
         )
     try:
