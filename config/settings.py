@@ -232,12 +232,98 @@ SESSION_INFO_VERSION_DEFAULT = env.str("SESSION_INFO_VERSION_DEFAULT", default="
 # Onboarding pipeline settings (issue 4) live here.
 # Where Meta posts each WABA's webhooks (override_callback_uri); served by messaging.
 WABA_WEBHOOK_PATH = "/webhooks/meta/waba/{waba_id}/"
+# Retryable Meta errors back off exponentially from BASE with half jitter, capped at CAP, and
+# fail the onboarding after MAX_ATTEMPTS attempts of one step. Longer waits (wait-long errors,
+# Meta's register limit) are next_attempt_at plus the sweeper, never a broker countdown.
+PIPELINE_RETRY_BASE_S = env.float("PIPELINE_RETRY_BASE_S", default=2.0)
+PIPELINE_RETRY_CAP_S = env.float("PIPELINE_RETRY_CAP_S", default=300.0)
+PIPELINE_MAX_ATTEMPTS = env.int("PIPELINE_MAX_ATTEMPTS", default=10)
+# A claimed step is leased this long; it must outlive the task's hard time limit, so a step is
+# taken over only when its worker is surely gone.
+PIPELINE_STEP_LEASE_S = env.float("PIPELINE_STEP_LEASE_S", default=CELERY_TASK_TIME_LIMIT + 30)
+# The sweeper re-enqueues due waits, expired leases, and onboardings idle this long (lost nudges).
+PIPELINE_SWEEP_INTERVAL_S = env.float("PIPELINE_SWEEP_INTERVAL_S", default=30.0)
+PIPELINE_STALE_S = env.float("PIPELINE_STALE_S", default=60.0)
+CELERY_BEAT_SCHEDULE["onboarding-sweep"] = {  # every PIPELINE_SWEEP_INTERVAL_S (30 s)
+    "task": "onboarding.onboarding_sweep",
+    "schedule": PIPELINE_SWEEP_INTERVAL_S,
+    "options": {"expires": PIPELINE_SWEEP_INTERVAL_S},  # a backlog of sweeps is pointless
+}
+# Test-only (the kill test): the worker SIGKILLs itself right after this step's Graph call, before
+# recording it. See onboarding/services/faults.py. Refused when DEBUG is off.
+PIPELINE_CRASH_AFTER = env.str("PIPELINE_CRASH_AFTER", default="")
+if PIPELINE_CRASH_AFTER and not DEBUG:
+    raise ImproperlyConfigured("PIPELINE_CRASH_AFTER is a test hook, refused when DEBUG is off")
 
 # ---------------------------------------------------------------- WEBHOOKS
-# Meta ingest and Tech Provider delivery settings (issue 6) live here.
+# Meta ingest and Tech Provider delivery settings (issue 6) live here. docs/webhooks.md explains
+# the design; every interval below is in seconds.
+META_WEBHOOK_MAX_BYTES = env.int("META_WEBHOOK_MAX_BYTES", default=3 * 1024 * 1024)
+# Events for a WABA we do not know yet wait this long for it to appear, then are given up.
+WEBHOOK_PARKED_TTL_S = env.int("WEBHOOK_PARKED_TTL_S", default=7 * 24 * 3600)
+WEBHOOK_PAYLOAD_RETENTION_DAYS = env.int("WEBHOOK_PAYLOAD_RETENTION_DAYS", default=30)
+# The web process nudges the processor at most this often; the beat sweep catches the rest.
+WEBHOOK_KICK_INTERVAL_S = env.float("WEBHOOK_KICK_INTERVAL_S", default=0.2)
+WEBHOOK_PROCESS_BATCH = env.int("WEBHOOK_PROCESS_BATCH", default=500)
+# Outbound: Standard Webhooks delays before attempts 1..10 (about 75.6 h in all), +-20 % jitter.
+WEBHOOK_RETRY_SCHEDULE_S = [0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400]
+WEBHOOK_RETRY_JITTER = 0.2
+WEBHOOK_RETRY_AFTER_MAX_S = env.int("WEBHOOK_RETRY_AFTER_MAX_S", default=24 * 3600)
+WEBHOOK_TIMEOUT_S = env.float("WEBHOOK_TIMEOUT_S", default=15.0)
+WEBHOOK_CONNECT_TIMEOUT_S = env.float("WEBHOOK_CONNECT_TIMEOUT_S", default=5.0)
+WEBHOOK_RESPONSE_MAX_BYTES = env.int("WEBHOOK_RESPONSE_MAX_BYTES", default=64 * 1024)
+WEBHOOK_DISABLE_AFTER_S = env.int("WEBHOOK_DISABLE_AFTER_S", default=5 * 24 * 3600)
+WEBHOOK_SECRET_GRACE_S = env.int("WEBHOOK_SECRET_GRACE_S", default=24 * 3600)
+# The delivery pump: threads per worker process, and in-flight deliveries per endpoint, so one
+# slow Tech Provider can hold at most WEBHOOK_ENDPOINT_CONCURRENCY of the pump's threads.
+WEBHOOK_PUMP_THREADS = env.int("WEBHOOK_PUMP_THREADS", default=32)
+WEBHOOK_ENDPOINT_CONCURRENCY = env.int("WEBHOOK_ENDPOINT_CONCURRENCY", default=8)
+WEBHOOK_PUMP_BUDGET_S = env.float("WEBHOOK_PUMP_BUDGET_S", default=20.0)
+# SSRF guard: plain http is refused outside DEBUG; loopback only when this says so (tests and the
+# embedded run); private, link-local, multicast and metadata addresses never.
+WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=DEBUG)
+WEBHOOK_ALLOW_LOOPBACK = env.bool("WEBHOOK_ALLOW_LOOPBACK", default=DEBUG)
+CELERY_BEAT_SCHEDULE["messaging-events-process"] = {  # backstop for the web process's nudges
+    "task": "messaging.webhook_events_process",
+    "schedule": 2.0,
+}
+CELERY_BEAT_SCHEDULE["messaging-deliveries-pump"] = {  # due retries and lost nudges
+    "task": "messaging.deliveries_pump",
+    "schedule": 2.0,
+}
+CELERY_BEAT_SCHEDULE["messaging-parked-route"] = {  # parked events whose WABA now exists
+    "task": "messaging.webhook_events_route_parked",
+    "schedule": 10.0,
+}
+CELERY_BEAT_SCHEDULE["messaging-housekeeping"] = {  # auto-disable, expiry, pruning
+    "task": "messaging.webhooks_housekeeping",
+    "schedule": 60.0,
+}
 
 # ---------------------------------------------------------------- SANDBOX SETTINGS
-# Simulator settings (issue 3) live here.
+# Simulator settings (issue 3) live here; docs/sandbox.md explains each. The runtime knobs
+# (review delay, status delays, ...) are seeded from these into the SandboxConfig row, which the
+# admin and POST /sandbox/control/config/ change while it runs.
+SANDBOX_APP_NAME = env.str("SANDBOX_APP_NAME", default="Sandbox Partner App")
+SANDBOX_PARTNER_BUSINESS_ID = env.str("SANDBOX_PARTNER_BUSINESS_ID", default="700000000000001")
+SANDBOX_CONFIG_ID = env.str("SANDBOX_CONFIG_ID", default="800000000000001")
+# Where the simulated Meta posts webhooks: <base>/webhooks/meta/ unless a WABA overrides it.
+SANDBOX_WEBHOOK_BASE_URL = env.str("SANDBOX_WEBHOOK_BASE_URL", default=PUBLIC_BASE_URL).rstrip("/")
+# "thread": a background thread per process delivers webhooks; "manual": only flushes do (tests).
+SANDBOX_WEBHOOK_DISPATCH = env.str("SANDBOX_WEBHOOK_DISPATCH", default="thread")
+SANDBOX_WEBHOOK_TIMEOUT_S = env.float("SANDBOX_WEBHOOK_TIMEOUT_S", default=10.0)
+# Meta retries failed webhooks for days; the simulator retries on this (shorter) schedule.
+SANDBOX_WEBHOOK_RETRY_DELAYS_S = env.list(
+    "SANDBOX_WEBHOOK_RETRY_DELAYS_S", cast=float, default=[2.0, 10.0, 60.0, 300.0]
+)
+SANDBOX_CODE_TTL_S = env.int("SANDBOX_CODE_TTL_S", default=30)
+SANDBOX_BUSINESS_TOKEN_TTL_S = env.int("SANDBOX_BUSINESS_TOKEN_TTL_S", default=60 * 24 * 3600)
+SANDBOX_TEMPLATE_REVIEW_DELAY_S = env.float("SANDBOX_TEMPLATE_REVIEW_DELAY_S", default=5.0)
+SANDBOX_DELIVERED_AFTER_MS = env.int("SANDBOX_DELIVERED_AFTER_MS", default=500)
+SANDBOX_READ_AFTER_MS = env.int("SANDBOX_READ_AFTER_MS", default=1500)
+SANDBOX_HANDSHAKE_TIMEOUT_S = env.float("SANDBOX_HANDSHAKE_TIMEOUT_S", default=5.0)
+# How long a "timeout" fault holds a request when the fault names no latency.
+SANDBOX_TIMEOUT_FAULT_S = env.float("SANDBOX_TIMEOUT_FAULT_S", default=GRAPH_API_TIMEOUT_S + 5)
 
 # ---------------------------------------------------------------- LOGGING
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

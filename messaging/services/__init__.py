@@ -1,0 +1,1 @@
+"""Every write of messaging, one module per sub-domain (ingest, processing, deliveries, ...)."""

@@ -1,0 +1,145 @@
+"""Processing stored Meta events after the 200: route, apply effects, create deliveries.
+
+Workers claim pending events in batches (`FOR UPDATE SKIP LOCKED`, so several can run at once),
+parse each payload once, route every event (messaging.services.routing), apply what it changes
+(messaging.services.effects) inside a savepoint of its own, so one malformed event is marked
+`ignored` instead of failing its batch, and create one delivery per routed event. Events of an
+unknown WABA are parked; `webhook_events_route_parked` puts them back in line once their WABA
+exists (beat runs it every 10 s; onboarding may also call it with the new WABA's id).
+"""
+
+import json
+import logging
+import time
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from messaging.meta_events import event_value
+from messaging.models import Delivery, WebhookEvent, WebhookPayload
+from messaging.services.deliveries import delivery_for_event, deliveries_save
+from messaging.services.effects import event_effects_apply
+from messaging.services.nudge import PROCESS_EVENTS, nudge
+from messaging.services.routing import Router
+from onboarding import selectors as onboarding_selectors
+
+logger = logging.getLogger(__name__)
+
+State = WebhookEvent.State
+_UPDATED_FIELDS = ["state", "tech_provider", "waba", "value", "note", "attempts", "processed_at",
+                   "updated_at"]
+
+
+def _documents(events: list[WebhookEvent]) -> dict[int, Any]:
+    ids = {e.payload_id for e in events if e.payload_id}
+    documents: dict[int, Any] = {}
+    for payload_id, body in WebhookPayload.objects.filter(id__in=ids).values_list("id", "body"):
+        try:
+            documents[payload_id] = json.loads(bytes(body))
+        except ValueError:
+            documents[payload_id] = None
+    return documents
+
+
+def _process_one(
+    event: WebhookEvent, document: Any, router: Router, deliveries: list[Delivery]
+) -> None:
+    now = timezone.now()
+    event.attempts += 1
+    event.updated_at = now
+    value = event_value(document, event.entry_index, event.change_index, event.item_index)
+    if value is None:
+        event.state, event.note = State.IGNORED, "The payload holds no value for this event."
+        return
+    event.value = value
+    waba = router.waba_for(event)
+    if waba is None:
+        event.state = State.PARKED
+        event.note = "No WABA we know matches this event yet; it waits for one."
+        return
+    try:
+        with transaction.atomic():
+            event_effects_apply(event, value, waba)
+    except Exception as error:  # one bad event must not block its batch forever
+        logger.exception("event %s could not be applied", event.event_id)
+        event.note = f"Applying it failed: {type(error).__name__}; it is still forwarded."
+    event.state, event.processed_at = State.PROCESSED, now
+    event.tech_provider_id, event.waba = waba.tech_provider_id, waba
+    deliveries.append(delivery_for_event(event=event, value=value, waba=waba, now=now))
+
+
+@transaction.atomic
+def _process_batch(limit: int) -> int:
+    events = list(
+        WebhookEvent.objects.select_for_update(skip_locked=True)
+        .filter(state=State.PENDING)
+        .order_by("id")[:limit]
+    )
+    if not events:
+        return 0
+    documents = _documents(events)
+    router = Router.for_events(events)
+    deliveries: list[Delivery] = []
+    for event in events:
+        _process_one(event, documents.get(event.payload_id or 0), router, deliveries)
+    WebhookEvent.objects.bulk_update(events, _UPDATED_FIELDS)
+    deliveries_save(deliveries)
+    return len(events)
+
+
+def webhook_events_process(*, batch: int | None = None, budget_s: float = 20.0) -> int:
+    """Process pending events, a batch per transaction, until none are left or time is up."""
+    batch = batch or settings.WEBHOOK_PROCESS_BATCH
+    deadline = time.monotonic() + budget_s
+    done = 0
+    while time.monotonic() < deadline:
+        count = _process_batch(batch)
+        done += count
+        if count < batch:
+            return done
+    nudge(PROCESS_EVENTS)  # more is waiting: let the next run continue
+    return done
+
+
+@transaction.atomic
+def webhook_events_route_parked(*, waba_id: str | None = None) -> int:
+    """Put parked events whose WABA (or number) we now know back in line; how many.
+
+    The hook for onboarding: call it with a WABA's id once that WABA is saved. Without an id it
+    checks every parked event (beat does that every 10 s).
+    """
+    parked = WebhookEvent.objects.filter(state=State.PARKED)
+    if waba_id:
+        parked = parked.filter(Q(named_waba_id=waba_id) | Q(path_waba_id=waba_id)
+                               | Q(phone_number_id__in=_numbers_of(waba_id)))
+    known = onboarding_selectors.waba_ids_known()
+    count = parked.filter(
+        Q(named_waba_id__in=known) | Q(path_waba_id__in=known)
+        | Q(phone_number_id__in=onboarding_selectors.phone_number_ids_known())
+    ).update(state=State.PENDING, note="", updated_at=timezone.now())
+    if count:
+        nudge(PROCESS_EVENTS)
+    return count
+
+
+def _numbers_of(waba_id: str) -> list[str]:
+    waba = onboarding_selectors.waba_get_by_waba_id(waba_id)
+    if waba is None:
+        return []
+    return [n.phone_number_id for n in onboarding_selectors.phone_numbers_of_waba(waba)]
+
+
+def webhook_events_expire_parked() -> int:
+    """Give up on events parked longer than WEBHOOK_PARKED_TTL_S (Meta retries for 7 days)."""
+    limit = timezone.now() - timedelta(seconds=settings.WEBHOOK_PARKED_TTL_S)
+    count = WebhookEvent.objects.filter(state=State.PARKED, created_at__lt=limit).update(
+        state=State.EXPIRED, note="No WABA we know matched it in time.",
+        updated_at=timezone.now(),
+    )
+    if count:
+        logger.warning("%s parked webhook events expired without a WABA", count)
+    return count

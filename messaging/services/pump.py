@@ -1,0 +1,270 @@
+"""The delivery pump: sends due deliveries concurrently and records every attempt in batches.
+
+One pump runs per worker process at a time (the `deliveries_pump` task). It claims due rows with
+`SELECT ... FOR UPDATE SKIP LOCKED` and a lease (so two pumps never take the same row, and a
+crashed pump's rows come back when the lease ends), sends them on a thread pool through one
+shared `Sender` (keep-alive connections per endpoint), and writes the attempts and new states a
+batch at a time: one INSERT for the attempts and one pipelined UPDATE per batch, instead of a
+task, a connection and three statements per delivery.
+
+Isolation: at most WEBHOOK_ENDPOINT_CONCURRENCY deliveries per Tech Provider are in flight in a
+pump, and a Tech Provider at that limit is left out of the next claims, so a slow or hanging
+endpoint holds a few threads for at most WEBHOOK_TIMEOUT_S each while the others keep flowing.
+Threads only do HTTP; every database access stays on the pump's own thread.
+"""
+
+import logging
+import secrets
+import time
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from messaging import signing
+from messaging.models import Delivery, DeliveryAttempt
+from messaging.outbound import Sender, SendResult
+from messaging.services.deliveries import NO_URL, retry_delay_s
+from messaging.services.endpoints import endpoint_disable, endpoint_health_record, signing_secrets
+from onboarding import selectors as onboarding_selectors
+
+logger = logging.getLogger(__name__)
+
+_FLUSH_EVERY = 200
+_FLUSH_INTERVAL_S = 0.1
+_CONFIG_TTL_S = 2.0
+_UPDATE_SQL = (
+    "UPDATE messaging_delivery SET state = %s, attempts = %s, next_attempt_at = %s, "
+    "last_attempt_at = %s, last_status_code = %s, last_error = %s, "
+    "succeeded_at = COALESCE(%s, succeeded_at), finished_at = %s, lease_owner = '', "
+    "lease_expires_at = NULL, updated_at = %s WHERE id = %s AND lease_owner = %s"
+)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    tech_provider_id: int
+    webhook_id: str
+    body: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    url: str
+    secrets: tuple[str, ...]
+    disabled_reason: str | None
+
+
+@dataclass(frozen=True)
+class Sent:
+    claimed: Claimed
+    url: str
+    started_at: datetime
+    finished_at: datetime
+    result: SendResult
+
+
+@dataclass
+class PumpStats:
+    attempts: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+
+_sender: Sender | None = None
+
+
+def shared_sender() -> Sender:
+    """One Sender per process, so keep-alive connections outlive a pump run."""
+    global _sender
+    if _sender is None:
+        _sender = Sender()
+    return _sender
+
+
+def _next_state(sent: Sent) -> tuple[str, datetime | None, datetime | None]:
+    """(state, next attempt, finished at) after this attempt."""
+    result, now = sent.result, sent.finished_at
+    if result.succeeded:
+        return Delivery.State.SUCCEEDED, None, now
+    if result.outcome == DeliveryAttempt.Outcome.NOT_SENT or result.status_code == 410:
+        return Delivery.State.FAILED, None, now
+    delay = retry_delay_s(sent.claimed.attempts + 1)
+    if delay is None:
+        return Delivery.State.DEAD, None, now
+    if result.retry_after_s is not None:
+        delay = max(delay, float(min(result.retry_after_s, settings.WEBHOOK_RETRY_AFTER_MAX_S)))
+    return Delivery.State.PENDING, now + timedelta(seconds=delay), None
+
+
+class Pump:
+    def __init__(self, *, sender: Sender | None = None, budget_s: float | None = None) -> None:
+        self.sender = sender or shared_sender()
+        self.threads = int(settings.WEBHOOK_PUMP_THREADS)
+        self.per_endpoint = int(settings.WEBHOOK_ENDPOINT_CONCURRENCY)
+        self.budget_s = settings.WEBHOOK_PUMP_BUDGET_S if budget_s is None else budget_s
+        self.owner = secrets.token_hex(8)
+        self.stats = PumpStats()
+        self._in_flight: dict[Future[Sent], Claimed] = {}
+        self._per_tp: Counter[int] = Counter()
+        self._results: list[Sent] = []
+        self._endpoints: dict[int, Endpoint] = {}
+        self._endpoints_at = 0.0
+
+    # ---- claiming
+    def _claim(self, limit: int) -> list[Claimed]:
+        now = timezone.now()
+        saturated = [tp for tp, n in self._per_tp.items() if n >= self.per_endpoint]
+        lease = now + timedelta(seconds=settings.WEBHOOK_TIMEOUT_S * 4 + self.budget_s)
+        with transaction.atomic():
+            rows = list(
+                Delivery.objects.select_for_update(skip_locked=True)
+                .filter(state=Delivery.State.PENDING, next_attempt_at__lte=now)
+                .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
+                .exclude(tech_provider_id__in=saturated)
+                .order_by("next_attempt_at")
+                .values_list("id", "tech_provider_id", "webhook_id", "body", "attempts")[: limit * 2]
+            )
+            room = Counter({tp: self.per_endpoint - n for tp, n in self._per_tp.items()})
+            taken: list[Claimed] = []
+            for row in rows:
+                claimed = Claimed(*row)
+                if len(taken) < limit and room.get(claimed.tech_provider_id, self.per_endpoint) > 0:
+                    room[claimed.tech_provider_id] = room.get(claimed.tech_provider_id,
+                                                              self.per_endpoint) - 1
+                    taken.append(claimed)
+            Delivery.objects.filter(id__in=[c.id for c in taken]).update(
+                lease_owner=self.owner, lease_expires_at=lease
+            )
+        return taken
+
+    def _endpoint(self, tech_provider_id: int) -> Endpoint:
+        if time.monotonic() - self._endpoints_at > _CONFIG_TTL_S:
+            self._endpoints, self._endpoints_at = {}, time.monotonic()
+        if tech_provider_id not in self._endpoints:
+            now = timezone.now()
+            for tp in onboarding_selectors.tech_providers_by_pk([tech_provider_id]).values():
+                reason = (tp.webhook_disabled_reason or "disabled") if tp.webhook_disabled_at else None
+                self._endpoints[tp.pk] = Endpoint(
+                    tp.webhook_url, tuple(signing_secrets(tp, now)), reason
+                )
+        return self._endpoints.get(tech_provider_id, Endpoint("", (), "deleted"))
+
+    # ---- sending (on the pool's threads: HTTP only, no database)
+    def _send(self, claimed: Claimed, endpoint: Endpoint) -> Sent:
+        started = timezone.now()
+        if not endpoint.url or endpoint.disabled_reason or not endpoint.secrets:
+            error = NO_URL if not endpoint.url else (
+                f"The callback URL is disabled ({endpoint.disabled_reason})."
+                if endpoint.disabled_reason else "No signing secret is configured."
+            )
+            result = SendResult(DeliveryAttempt.Outcome.NOT_SENT, error=error)
+        else:
+            body = claimed.body.encode()
+            headers = signing.standard_headers(
+                secrets=endpoint.secrets, webhook_id=claimed.webhook_id,
+                timestamp=int(time.time()), body=body,
+            )
+            result = self.sender.post(endpoint.url, body, headers)
+        return Sent(claimed, endpoint.url, started, timezone.now(), result)
+
+    # ---- recording
+    def _flush(self) -> None:
+        results, self._results = self._results, []
+        if not results:
+            return
+        attempts = [
+            DeliveryAttempt(
+                delivery_id=s.claimed.id, number=s.claimed.attempts + 1, started_at=s.started_at,
+                duration_ms=s.result.duration_ms, url=s.url[:2000], outcome=s.result.outcome,
+                status_code=s.result.status_code, error=s.result.error,
+                response_excerpt=s.result.excerpt,
+            )
+            for s in results
+        ]
+        now = timezone.now()
+        updates = []
+        for s in results:
+            state, next_at, finished = _next_state(s)
+            updates.append((
+                state, s.claimed.attempts + 1, next_at, s.started_at, s.result.status_code,
+                s.result.error, s.finished_at if s.result.succeeded else None, finished, now,
+                s.claimed.id, self.owner,
+            ))
+        with transaction.atomic():
+            DeliveryAttempt.objects.bulk_create(attempts)
+            with connection.cursor() as cursor:
+                cursor.executemany(_UPDATE_SQL, updates)
+            self._record_health(results, now)
+
+    def _record_health(self, results: list[Sent], now: datetime) -> None:
+        by_tp: dict[int, list[Sent]] = {}
+        for s in sorted(results, key=lambda s: s.finished_at):
+            if s.result.outcome != DeliveryAttempt.Outcome.NOT_SENT:
+                by_tp.setdefault(s.claimed.tech_provider_id, []).append(s)
+        for tp_id, sent in by_tp.items():
+            if any(s.result.status_code == 410 for s in sent):
+                endpoint_disable(tech_provider_id=tp_id, reason="the endpoint answered 410 Gone",
+                                 now=now)
+                continue
+            successes = [s.finished_at for s in sent if s.result.succeeded]
+            last_success = successes[-1] if successes else None
+            after = [s.finished_at for s in sent if not s.result.succeeded
+                     and (last_success is None or s.finished_at > last_success)]
+            endpoint_health_record(
+                tech_provider_id=tp_id, last_success_at=last_success,
+                first_failure_after_success=after[0] if after else None,
+                failures=len(after), now=now,
+            )
+
+    def _collect(self, done: set[Future[Sent]]) -> None:
+        for future in done:
+            claimed = self._in_flight.pop(future)
+            self._per_tp[claimed.tech_provider_id] -= 1
+            sent = future.result()
+            self._results.append(sent)
+            self.stats.attempts += 1
+            self.stats.outcomes[sent.result.outcome] += 1
+            if sent.result.succeeded:
+                self.stats.succeeded += 1
+            else:
+                self.stats.failed += 1
+
+    # ---- the loop
+    def run(self) -> PumpStats:
+        deadline = time.monotonic() + self.budget_s
+        last_flush = time.monotonic()
+        with ThreadPoolExecutor(self.threads, thread_name_prefix="webhook-pump") as pool:
+            while True:
+                free = self.threads - len(self._in_flight)
+                claimed: list[Claimed] = []
+                if time.monotonic() < deadline and (free >= self.threads // 2 or not self._in_flight):
+                    claimed = self._claim(free)
+                    for c in claimed:
+                        self._per_tp[c.tech_provider_id] += 1
+                        future = pool.submit(self._send, c, self._endpoint(c.tech_provider_id))
+                        self._in_flight[future] = c
+                if not self._in_flight:
+                    break
+                done, _ = wait(set(self._in_flight), timeout=0.05, return_when=FIRST_COMPLETED)
+                self._collect(done)
+                if len(self._results) >= _FLUSH_EVERY or (
+                    time.monotonic() - last_flush >= _FLUSH_INTERVAL_S
+                ):
+                    self._flush()
+                    last_flush = time.monotonic()
+        self._flush()
+        return self.stats
+
+
+def deliveries_pump(*, budget_s: float | None = None, sender: Sender | None = None) -> PumpStats:
+    """Send what is due until nothing is (or the time budget ends); the attempts' statistics."""
+    return Pump(sender=sender, budget_s=budget_s).run()
