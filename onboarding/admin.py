@@ -13,12 +13,13 @@ from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from onboarding import selectors
+from onboarding import funnel, selectors
 from onboarding.models import (
     Onboarding,
     OnboardingEvent,
     OnboardingStep,
     PhoneNumber,
+    SignupSession,
     TechProvider,
     WhatsAppBusinessAccount,
 )
@@ -83,8 +84,20 @@ class TechProviderAdmin(admin.ModelAdmin[TechProvider]):
     ]
     list_filter = ["is_active", "whatsapp_enabled", "tech_provider_permission", "mps_status"]
     search_fields = ["name", "auth_id", "public_id"]
-    readonly_fields = ["auth_id", "public_id", "auth_token_rotated_at", "created_at"]
+    readonly_fields = [
+        "auth_id",
+        "public_id",
+        "auth_token_rotated_at",
+        "created_at",
+        "signup_funnel",
+    ]
     actions = ["rotate_auth_token"]
+
+    @admin.display(description="Signup funnel (hosted Connect page)")
+    def signup_funnel(self, tech_provider: TechProvider) -> SafeString:
+        if tech_provider.pk is None:
+            return format_html("{}", "-")
+        return funnel.render(selectors.signup_funnel(tech_provider=tech_provider))
 
     def save_model(self, request: HttpRequest, obj: TechProvider, form: Any, change: bool) -> None:
         if change:
@@ -254,4 +267,40 @@ class OnboardingAdmin(admin.ModelAdmin[Onboarding]):
     inlines = [OnboardingStepInline, OnboardingEventInline]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(SignupSession)
+class SignupSessionAdmin(admin.ModelAdmin[SignupSession]):
+    list_display = [
+        "created_at",
+        "tech_provider",
+        "status",
+        "event",
+        "current_step",
+        "waba",
+        "reference",
+    ]
+    list_filter = ["status", "event", "current_step", "tech_provider"]
+    search_fields = ["reference", "waba__waba_id", "tech_provider__auth_id", "meta_session_id"]
+    list_select_related = ["tech_provider", "waba"]
+    fields = readonly_fields = (
+        "tech_provider",
+        "status",
+        "event",
+        "current_step",
+        "error_message",
+        "error_code",
+        "meta_session_id",
+        "rejection_reason",
+        "waba",
+        "reference",
+        "created_at",
+        "submitted_at",
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -124,3 +124,29 @@ def test_admin_searches_wabas_by_phone_number_id_and_auth_id(staff, api, account
         ).content.decode()
     )
     assert "subscribe_webhooks" in staff.get(link).content.decode()
+
+
+def test_admin_shows_each_tech_providers_signup_funnel(staff, account):
+    from onboarding.models import SignupSession
+
+    tp = account.tech_provider
+    for i, (status, step) in enumerate(
+        [
+            ("opened", ""),
+            ("cancelled", "PHONE_NUMBER_SETUP"),
+            ("cancelled", "PHONE_NUMBER_SETUP"),
+            ("cancelled", "BUSINESS_ACCOUNT_SELECTION"),
+            ("errored", ""),
+            ("finished", ""),
+        ]
+    ):
+        SignupSession.objects.create(
+            tech_provider=tp, nonce_hash=f"{i:064d}", status=status, current_step=step
+        )
+    page = staff.get(f"/admin/onboarding/techprovider/{tp.pk}/change/").content.decode()
+    assert "<td>Pages opened</td><td>6</td>" in page
+    assert "<td>Cancelled</td><td>3</td>" in page
+    assert "<td>Errored</td><td>1</td>" in page
+    assert "<td>PHONE_NUMBER_SETUP</td><td>2</td>" in page
+    assert '<svg role="img" aria-label="Signup funnel"' in page
+    assert staff.get("/admin/onboarding/signupsession/").status_code == 200
