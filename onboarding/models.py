@@ -110,7 +110,7 @@ class WhatsAppBusinessAccount(BaseModel):
     webhook_verify_token = EncryptedTextField(blank=True)  # per-WABA override handshake token
     currency = models.CharField(max_length=3, choices=Currency.choices, default=Currency.USD)
     allocation_config_id = models.CharField(max_length=32, blank=True)
-    webhooks_subscribed_at = models.DateTimeField(null=True, blank=True)  # our app, with override
+    webhooks_subscribed_at = models.DateTimeField(null=True, blank=True)  # our app subscribed
     activated_at = models.DateTimeField(null=True, blank=True)
     offboarded_at = models.DateTimeField(null=True, blank=True)
     offboard_reason = models.TextField(blank=True)
