@@ -14,6 +14,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from onboarding import funnel, selectors
+from onboarding.errors import OnboardingError
 from onboarding.models import (
     Onboarding,
     OnboardingEvent,
@@ -23,6 +24,8 @@ from onboarding.models import (
     TechProvider,
     WhatsAppBusinessAccount,
 )
+from onboarding.services.offboarding import waba_offboard
+from onboarding.services.pipeline import onboarding_retry
 from onboarding.services.tech_providers import (
     IssuedCredentials,
     tech_provider_create,
@@ -135,6 +138,25 @@ class TechProviderAdmin(admin.ModelAdmin[TechProvider]):
         return _credentials_page(request, issued)
 
 
+def _staff(request: HttpRequest) -> str:
+    return f"staff:{request.user.get_username()}"
+
+
+def _retry_onboardings(
+    admin_: admin.ModelAdmin[Any], request: HttpRequest, onboardings: list[Onboarding]
+) -> None:
+    retried = 0
+    for onboarding in onboardings:
+        try:
+            onboarding_retry(onboarding=onboarding, actor=_staff(request))
+        except OnboardingError as error:
+            admin_.message_user(request, f"{onboarding.waba}: {error.message}", messages.WARNING)
+        else:
+            retried += 1
+    if retried:
+        admin_.message_user(request, f"Retrying {retried} onboarding(s) from the failed step.")
+
+
 class PhoneNumberInline(admin.TabularInline[PhoneNumber, WhatsAppBusinessAccount]):
     model = PhoneNumber
     extra = 0
@@ -207,6 +229,32 @@ class WhatsAppBusinessAccountAdmin(admin.ModelAdmin[WhatsAppBusinessAccount]):
         "onboarding_steps",
     )
 
+    actions = ["retry_onboarding", "offboard"]
+
+    @admin.action(description="Retry the onboarding from its failed step")
+    def retry_onboarding(
+        self, request: HttpRequest, queryset: QuerySet[WhatsAppBusinessAccount]
+    ) -> None:
+        onboardings = list(Onboarding.objects.filter(waba__in=queryset).select_related("waba"))
+        _retry_onboardings(self, request, onboardings)
+
+    @admin.action(description="Offboard (revoke credit, unsubscribe, mark offboarded)")
+    def offboard(
+        self, request: HttpRequest, queryset: QuerySet[WhatsAppBusinessAccount]
+    ) -> HttpResponse | None:
+        reason = request.POST.get("reason", "").strip()
+        if request.POST.get("confirm") != "yes" or not reason:
+            wabas = list(queryset.select_related("tech_provider"))
+            return TemplateResponse(
+                request,
+                "admin/onboarding/offboard_confirm.html",
+                {"wabas": wabas, "title": "Offboard WABAs"},
+            )
+        for waba in queryset:
+            waba = waba_offboard(waba=waba, reason=reason, actor=_staff(request))
+            self.message_user(request, f"{waba.waba_id} is offboarded.")
+        return None
+
     @admin.display(description="Onboarding steps")
     def onboarding_steps(self, waba: WhatsAppBusinessAccount) -> SafeString:
         onboarding = Onboarding.objects.filter(waba=waba).first()
@@ -265,6 +313,11 @@ class OnboardingAdmin(admin.ModelAdmin[Onboarding]):
     list_select_related = ["waba"]
     readonly_fields = ["waba", "status", "failure_reason", "completed_at", "created_at"]
     inlines = [OnboardingStepInline, OnboardingEventInline]
+    actions = ["retry_from_failed_step"]
+
+    @admin.action(description="Retry from the failed step")
+    def retry_from_failed_step(self, request: HttpRequest, queryset: QuerySet[Onboarding]) -> None:
+        _retry_onboardings(self, request, list(queryset.select_related("waba")))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

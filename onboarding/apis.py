@@ -13,7 +13,10 @@ from onboarding.api.auth import TechProviderBasicAuthentication, tech_provider_o
 from onboarding.api.errors import request_api_id
 from onboarding.api.idempotency import idempotent
 from onboarding.api.pagination import paginate
+from onboarding.errors import NotFound
+from onboarding.models import Onboarding
 from onboarding.serializers import WabaDetailOutput, WabaOutput, waba_resource_uri
+from onboarding.services.pipeline import onboarding_retry
 from onboarding.services.signup import embedded_signup_submit
 from onboarding.services.tech_providers import tech_provider_assert_can_onboard
 from onboarding.signup_input import signup_input_validate
@@ -81,3 +84,19 @@ class EmbeddedSignupDetailApi(TechProviderApi):
             tech_provider=tech_provider_of(request), waba_id=waba_id
         )
         return Response(WabaDetailOutput(waba).data)
+
+
+class EmbeddedSignupRetryApi(TechProviderApi):
+    """POST: resume a failed onboarding from its failed step; 409 unless it failed."""
+
+    @idempotent
+    def post(self, request: Request, auth_id: str, waba_id: str) -> Response:
+        tech_provider = tech_provider_of(request)
+        waba = selectors.waba_get_for_tech_provider(tech_provider=tech_provider, waba_id=waba_id)
+        onboarding = Onboarding.objects.filter(waba=waba).first()
+        if onboarding is None:
+            raise NotFound("This WABA has no onboarding to retry.")
+        onboarding_retry(onboarding=onboarding, actor=f"api:{tech_provider.auth_id}")
+        waba = selectors.waba_get_for_tech_provider(tech_provider=tech_provider, waba_id=waba_id)
+        body = {"message": "Retry accepted; the onboarding resumes from its failed step."}
+        return Response({**body, **WabaDetailOutput(waba).data}, status=200)

@@ -13,4 +13,9 @@ urlpatterns = [
         apis.EmbeddedSignupDetailApi.as_view(),
         name="embedded-signup-detail",
     ),
+    path(
+        "WhatsApp/EmbeddedSignup/<str:waba_id>/Retry/",
+        apis.EmbeddedSignupRetryApi.as_view(),
+        name="embedded-signup-retry",
+    ),
 ]
