@@ -1,1 +1,1 @@
-"""The Meta simulator: Graph API, Embedded Signup dialog and webhooks; never imported by prod code."""
+"""The Meta simulator: Graph API, signup dialog and webhooks; never imported by production code."""

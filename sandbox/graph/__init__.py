@@ -1,0 +1,1 @@
+"""The Graph API simulator: one dispatcher view, handlers per node type, Meta's error envelope."""

@@ -1,0 +1,1 @@
+"""Writes and side effects of the simulator, one module per sub-domain."""

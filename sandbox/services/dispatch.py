@@ -1,0 +1,183 @@
+"""Delivery of queued webhooks, off the request that queued them.
+
+With SANDBOX_WEBHOOK_DISPATCH="thread" (the default) one daemon thread per process delivers due
+webhooks in order and runs due template reviews; it is woken when a transaction that queued work
+commits, and otherwise sleeps until the next due time. With "manual" nothing is sent until a test
+or the control API calls `flush()`, which does the same work synchronously and deterministically.
+Several processes may run dispatchers: a row is claimed by a conditional UPDATE before it is sent.
+"""
+
+import hashlib
+import hmac
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import requests
+from django.conf import settings
+from django.db import close_old_connections, connection
+from django.db.models import Min
+from django.utils import timezone
+
+from sandbox import clock
+from sandbox.models import SandboxTemplate, SandboxWebhook
+
+logger = logging.getLogger(__name__)
+
+Sender = Callable[[str, bytes, dict[str, str]], int]
+
+_IDLE_WAIT_S = 30.0
+_lock = threading.Lock()
+_wakeup = threading.Event()
+_thread: threading.Thread | None = None
+
+
+def signature_headers(secret: str, body: bytes) -> dict[str, str]:
+    """Meta's signature headers: HMAC of the raw body bytes with the app secret."""
+    sha256 = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    sha1 = hmac.new(secret.encode(), body, hashlib.sha1).hexdigest()
+    return {"X-Hub-Signature-256": f"sha256={sha256}", "X-Hub-Signature": f"sha1={sha1}"}
+
+
+def http_sender(url: str, body: bytes, headers: dict[str, str]) -> int:
+    response = requests.post(
+        url,
+        data=body,
+        headers=headers,
+        timeout=settings.SANDBOX_WEBHOOK_TIMEOUT_S,
+        allow_redirects=False,
+    )
+    return response.status_code
+
+
+def wake() -> None:
+    """Tell this process's dispatcher that work is due (starting it on first use)."""
+    if settings.SANDBOX_WEBHOOK_DISPATCH != "thread":
+        return
+    global _thread
+    with _lock:
+        if _thread is None or not _thread.is_alive():
+            _thread = threading.Thread(target=_run, name="sandbox-webhooks", daemon=True)
+            _thread.start()
+    _wakeup.set()
+
+
+def flush(*, ignore_delays: bool = True, sender: Sender | None = None) -> list[SandboxWebhook]:
+    """Run due template reviews, then try every pending webhook once, in delivery order.
+
+    `ignore_delays` sends webhooks scheduled for later (delivered/read statuses) right away, in
+    their order; it never makes a template review fall due early (advance the clock for that).
+    Returns the webhooks attempted, with their outcome.
+    """
+    _run_due_reviews()
+    _release_stale_claims()
+    now = clock.now()
+    pending = SandboxWebhook.objects.filter(status=SandboxWebhook.Status.PENDING)
+    if not ignore_delays:
+        pending = pending.filter(deliver_after__lte=now)
+    attempted = []
+    for hook_id in list(pending.order_by("deliver_after", "id").values_list("id", flat=True)):
+        hook = _deliver(hook_id, sender or http_sender)
+        if hook is not None:
+            attempted.append(hook)
+    return attempted
+
+
+def wait_until_idle(*, timeout: float = 10.0) -> bool:
+    """Thread mode: block until no webhook is due or being sent (True) or the timeout passes."""
+    wake()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        busy = SandboxWebhook.objects.filter(status=SandboxWebhook.Status.SENDING).exists()
+        due = SandboxWebhook.objects.filter(
+            status=SandboxWebhook.Status.PENDING, deliver_after__lte=clock.now()
+        ).exists()
+        if not busy and not due:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _release_stale_claims() -> None:
+    """A dispatcher that died mid-send left rows SENDING; give them back after a while."""
+    stale = timezone.now() - timedelta(seconds=2 * settings.SANDBOX_WEBHOOK_TIMEOUT_S + 5)
+    SandboxWebhook.objects.filter(
+        status=SandboxWebhook.Status.SENDING, updated_at__lt=stale
+    ).update(status=SandboxWebhook.Status.PENDING)
+
+
+def _deliver(hook_id: int, sender: Sender) -> SandboxWebhook | None:
+    claimed = SandboxWebhook.objects.filter(
+        pk=hook_id, status=SandboxWebhook.Status.PENDING
+    ).update(status=SandboxWebhook.Status.SENDING)
+    if not claimed:
+        return None  # another dispatcher has it
+    hook = SandboxWebhook.objects.select_related("app").get(pk=hook_id)
+    body = hook.body.encode()
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "facebookexternalua",
+        **signature_headers(hook.app.secret, body),
+    }
+    status_code, error = None, ""
+    try:
+        status_code = sender(hook.url, body, headers)
+    except requests.RequestException as exc:
+        error = f"{type(exc).__name__}: {exc}"[:500]
+    _record(hook, status_code, error)
+    return hook
+
+
+def _record(hook: SandboxWebhook, status_code: int | None, error: str) -> None:
+    hook.attempts += 1
+    hook.last_status_code = status_code
+    hook.last_error = error or ("" if status_code == 200 else f"HTTP {status_code}")
+    if status_code == 200:  # Meta treats any other answer as a failure and retries
+        hook.status = SandboxWebhook.Status.DELIVERED
+        hook.delivered_at = clock.now()
+    else:
+        delays = settings.SANDBOX_WEBHOOK_RETRY_DELAYS_S
+        if hook.attempts <= len(delays):
+            hook.status = SandboxWebhook.Status.PENDING
+            hook.deliver_after = clock.now() + timedelta(seconds=delays[hook.attempts - 1])
+        else:
+            hook.status = SandboxWebhook.Status.FAILED
+        logger.info("sandbox webhook #%s to %s failed: %s", hook.pk, hook.url, hook.last_error)
+    hook.save()
+
+
+def _run_due_reviews() -> None:
+    from sandbox.services.templates import template_reviews_run  # templates queue webhooks
+
+    template_reviews_run()
+
+
+def _next_due() -> datetime | None:
+    hook = SandboxWebhook.objects.filter(status=SandboxWebhook.Status.PENDING).aggregate(
+        at=Min("deliver_after")
+    )["at"]
+    review = SandboxTemplate.objects.filter(status="PENDING").aggregate(at=Min("review_due_at"))[
+        "at"
+    ]
+    candidates = [at for at in (hook, review) if at is not None]
+    return min(candidates) if candidates else None
+
+
+def _run() -> None:
+    while True:
+        _wakeup.clear()
+        wait = _IDLE_WAIT_S
+        try:
+            close_old_connections()
+            flush(ignore_delays=False)
+            next_due = _next_due()
+            if next_due is not None:
+                wait = min(wait, max(0.0, (next_due - clock.now()).total_seconds()))
+        except Exception:  # the thread must survive a bad row or a lost database
+            logger.exception("sandbox webhook dispatcher failed; retrying")
+            wait = 1.0
+        finally:
+            connection.close()  # never hold a connection while idle
+        _wakeup.wait(timeout=max(wait, 0.01))
