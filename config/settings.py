@@ -291,6 +291,10 @@ CELERY_BEAT_SCHEDULE["messaging-deliveries-pump"] = {  # due retries and lost nu
     "task": "messaging.deliveries_pump",
     "schedule": 2.0,
 }
+CELERY_BEAT_SCHEDULE["messaging-tech-provider-events"] = {  # onboarding's events for TPs
+    "task": "messaging.tech_provider_events_dispatch",
+    "schedule": 2.0,
+}
 CELERY_BEAT_SCHEDULE["messaging-parked-route"] = {  # parked events whose WABA now exists
     "task": "messaging.webhook_events_route_parked",
     "schedule": 10.0,

@@ -165,7 +165,9 @@ def derive_events(document: Any) -> Derivation:
             continue
         for change_index, change in enumerate(changes):
             if not isinstance(change, dict):
-                result.problems.append(f"entry {entry_index} change {change_index} is not an object")
+                result.problems.append(
+                    f"entry {entry_index} change {change_index} is not an object"
+                )
                 continue
             for event in _change_events(entry_index, change_index, entry, change):
                 if event.event_id not in seen:
@@ -182,13 +184,12 @@ def event_value(document: Any, entry_index: int, change_index: int, item_index: 
         return None
     if item_index < 0 or not isinstance(value, dict):
         return value
-    messages = value.get("messages") if isinstance(value.get("messages"), list) else []
-    statuses = value.get("statuses") if isinstance(value.get("statuses"), list) else []
+    messages, statuses = _list(value, "messages"), _list(value, "statuses")
     narrowed = {k: v for k, v in value.items() if k not in ("messages", "statuses", "contacts")}
     if item_index < len(messages):
         item = messages[item_index]
         narrowed["messages"] = [item]
-        contacts = value.get("contacts") if isinstance(value.get("contacts"), list) else []
+        contacts = _list(value, "contacts")
         sender = item.get("from") if isinstance(item, dict) else None
         mine = [c for c in contacts if isinstance(c, dict) and c.get("wa_id") == sender]
         if contacts:
@@ -199,3 +200,8 @@ def event_value(document: Any, entry_index: int, change_index: int, item_index: 
         narrowed["statuses"] = [statuses[index]]
         return narrowed
     return None
+
+
+def _list(value: dict[str, Any], key: str) -> list[Any]:
+    found = value.get(key)
+    return found if isinstance(found, list) else []

@@ -17,7 +17,8 @@ from typing import Any
 
 import urllib3
 from django.conf import settings
-from urllib3.exceptions import HTTPError, TimeoutError as Urllib3Timeout
+from urllib3.exceptions import HTTPError
+from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
 from messaging import ssrf
 
@@ -67,11 +68,19 @@ class Sender:
         with self._lock:
             pool = self._pools.get(key)
             if pool is None:
-                kwargs: dict[str, Any] = {"maxsize": self._maxsize, "block": False, "retries": False}
+                kwargs: dict[str, Any] = {
+                    "maxsize": self._maxsize,
+                    "block": False,
+                    "retries": False,
+                }
                 if target.scheme == "https":
                     pool = urllib3.HTTPSConnectionPool(
-                        address, target.port, server_hostname=target.host,
-                        assert_hostname=target.host, cert_reqs="CERT_REQUIRED", **kwargs,
+                        address,
+                        target.port,
+                        server_hostname=target.host,
+                        assert_hostname=target.host,
+                        cert_reqs="CERT_REQUIRED",
+                        **kwargs,
                     )
                 else:
                     pool = urllib3.HTTPConnectionPool(address, target.port, **kwargs)
@@ -85,19 +94,32 @@ class Sender:
         except ssrf.UrlRefused as refused:
             return SendResult("blocked", error=refused.message)
         total = float(settings.WEBHOOK_TIMEOUT_S)
-        timeout = urllib3.Timeout(connect=min(settings.WEBHOOK_CONNECT_TIMEOUT_S, total), read=total)
+        timeout = urllib3.Timeout(
+            connect=min(settings.WEBHOOK_CONNECT_TIMEOUT_S, total), read=total
+        )
         all_headers = {
-            **headers, "Host": target.host_header, "Content-Type": "application/json",
+            **headers,
+            "Host": target.host_header,
+            "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
         }
         try:
             response = self._pool(target).urlopen(
-                "POST", target.path, body=body, headers=all_headers, redirect=False,
-                retries=False, preload_content=False, timeout=timeout, assert_same_host=False,
+                "POST",
+                target.path,
+                body=body,
+                headers=all_headers,
+                redirect=False,
+                retries=False,
+                preload_content=False,
+                timeout=timeout,
+                assert_same_host=False,
             )
             excerpt = self._read_capped(response, started + total)
         except (Urllib3Timeout, TimeoutError):
-            return SendResult("timeout", duration_ms=_ms(started), error=f"no answer in {total:g} s")
+            return SendResult(
+                "timeout", duration_ms=_ms(started), error=f"no answer in {total:g} s"
+            )
         except (HTTPError, OSError) as error:
             return SendResult("connection_error", duration_ms=_ms(started), error=_describe(error))
         return _result(response, excerpt, started)
@@ -137,12 +159,18 @@ def _result(response: Any, excerpt: bytes, started: float) -> SendResult:
         return SendResult("succeeded", status, _ms(started), excerpt=text)
     if 300 <= status < 400:
         location = str(response.headers.get("Location", ""))[:300]
-        error = f"HTTP {status} redirect to {location or '(no Location)'}; redirects are not followed"
+        error = (
+            f"HTTP {status} redirect to {location or '(no Location)'}; redirects are not followed"
+        )
         return SendResult("redirect", status, _ms(started), error=error, excerpt=text)
     retry_after = None
     if status in (429, 503):
         retry_after = retry_after_seconds(response.headers.get("Retry-After"), time.time())
     return SendResult(
-        "http_error", status, _ms(started), error=f"HTTP {status}", excerpt=text,
+        "http_error",
+        status,
+        _ms(started),
+        error=f"HTTP {status}",
+        excerpt=text,
         retry_after_s=retry_after,
     )

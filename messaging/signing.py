@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 
 _META_HEADER = re.compile(r"^sha256=([0-9a-fA-F]{64})$")
-SECRET_PREFIX = "whsec_"
+SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
 
 
 def meta_signature_valid(body: bytes, header: str, app_secrets: Sequence[str]) -> bool:

@@ -6,7 +6,7 @@ only make a worker look (they are nudged after commits and run by beat every few
 
 from celery import shared_task
 
-from messaging.services import alerts, housekeeping, processing, pump
+from messaging.services import alerts, deliveries, housekeeping, processing, pump
 
 
 @shared_task(name="messaging.webhook_events_process")
@@ -37,3 +37,9 @@ def waba_alert_handle(alert_id: int) -> bool:
 def webhooks_housekeeping() -> None:
     """Expire parked events, retry alerts, disable silent failing endpoints, prune payloads."""
     housekeeping.webhooks_housekeeping()
+
+
+@shared_task(name="messaging.tech_provider_events_dispatch")
+def tech_provider_events_dispatch() -> int:
+    """Queue deliveries for the events onboarding recorded for Tech Providers."""
+    return deliveries.tech_provider_events_dispatch()

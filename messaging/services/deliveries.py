@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from messaging.meta_events import event_id_for
 from messaging.models import Delivery, WebhookEvent
 from messaging.services.nudge import PUMP_DELIVERIES, nudge
 from onboarding.errors import InvalidRequest
@@ -28,9 +29,16 @@ def _iso(when: datetime | None) -> str | None:
 
 
 def envelope_render(
-    *, webhook_id: str, event_type: str, data: Any, created_at: datetime,
-    occurred_at: datetime | None = None, waba_id: str | None = None,
-    phone_number_id: str | None = None, source: str = "platform", field: str | None = None,
+    *,
+    webhook_id: str,
+    event_type: str,
+    data: Any,
+    created_at: datetime,
+    occurred_at: datetime | None = None,
+    waba_id: str | None = None,
+    phone_number_id: str | None = None,
+    source: str = "platform",
+    field: str | None = None,
 ) -> str:
     """Our JSON envelope around an event; rendered once, sent byte-identical on every attempt."""
     envelope = {
@@ -54,8 +62,11 @@ def initial_state(tech_provider: TechProvider, now: datetime) -> dict[str, Any]:
         return {"state": Delivery.State.FAILED, "last_error": NO_URL, "finished_at": now}
     if tech_provider.webhook_disabled_at:
         reason = tech_provider.webhook_disabled_reason or "disabled"
-        return {"state": Delivery.State.FAILED, "finished_at": now,
-                "last_error": f"The callback URL is disabled ({reason})."}
+        return {
+            "state": Delivery.State.FAILED,
+            "finished_at": now,
+            "last_error": f"The callback URL is disabled ({reason}).",
+        }
     return {"state": Delivery.State.PENDING, "next_attempt_at": now}
 
 
@@ -65,13 +76,23 @@ def delivery_for_event(
     """The (unsaved) delivery of one routed Meta event to its WABA's Tech Provider."""
     tech_provider = waba.tech_provider
     body = envelope_render(
-        webhook_id=event.event_id, event_type=event.event_type, data=value,
-        created_at=event.created_at or now, occurred_at=event.occurred_at, waba_id=waba.waba_id,
-        phone_number_id=event.phone_number_id, source="meta", field=event.field,
+        webhook_id=event.event_id,
+        event_type=event.event_type,
+        data=value,
+        created_at=event.created_at or now,
+        occurred_at=event.occurred_at,
+        waba_id=waba.waba_id,
+        phone_number_id=event.phone_number_id,
+        source="meta",
+        field=event.field,
     )
     return Delivery(
-        tech_provider=tech_provider, event=event, webhook_id=event.event_id,
-        event_type=event.event_type, body=body, **initial_state(tech_provider, now),
+        tech_provider=tech_provider,
+        event=event,
+        webhook_id=event.event_id,
+        event_type=event.event_type,
+        body=body,
+        **initial_state(tech_provider, now),
     )
 
 
@@ -87,28 +108,57 @@ def deliveries_save(deliveries: Iterable[Delivery]) -> None:
 
 @transaction.atomic
 def tech_provider_event_deliver(
-    *, tech_provider: TechProvider, event_type: str, data: dict[str, Any],
-    key: str | None = None, waba_id: str | None = None,
+    *,
+    tech_provider: TechProvider,
+    event_type: str,
+    data: dict[str, Any],
+    key: str | None = None,
+    webhook_id: str | None = None,
+    waba_id: str | None = None,
 ) -> Delivery:
     """Deliver one of our own events (onboarding finished, endpoint disabled, ...) to a TP.
 
-    `key` makes it idempotent: the same key gives the same webhook-id and a single delivery.
+    Idempotent given `webhook_id` (or a `key` it is derived from): one delivery per webhook-id.
     """
-    from messaging.meta_events import event_id_for
-
     now = timezone.now()
-    webhook_id = event_id_for(f"platform:{tech_provider.pk}:{key}") if key else (
-        "evt_" + secrets.token_hex(16)
-    )
+    if webhook_id is None:
+        webhook_id = (
+            event_id_for(f"platform:{tech_provider.pk}:{key}")
+            if key
+            else "evt_" + secrets.token_hex(16)
+        )
     body = envelope_render(
         webhook_id=webhook_id, event_type=event_type, data=data, created_at=now, waba_id=waba_id
     )
     delivery = Delivery(
-        tech_provider=tech_provider, webhook_id=webhook_id, event_type=event_type, body=body,
+        tech_provider=tech_provider,
+        webhook_id=webhook_id,
+        event_type=event_type,
+        body=body,
         **initial_state(tech_provider, now),
     )
     deliveries_save([delivery])
     return Delivery.objects.get(tech_provider=tech_provider, webhook_id=webhook_id)
+
+
+@transaction.atomic
+def tech_provider_events_dispatch(*, limit: int = 500) -> int:
+    """Queue a delivery for each event onboarding recorded (onboarding.services.notifications)."""
+    from onboarding.services import notifications
+
+    count = 0
+    for event in notifications.tech_provider_events_undispatched(limit=limit).select_related(
+        "tech_provider", "waba"
+    ):
+        tech_provider_event_deliver(
+            tech_provider=event.tech_provider,
+            event_type=event.event_type,
+            data=event.payload,
+            webhook_id=event.event_id,
+            waba_id=event.waba.waba_id if event.waba else None,
+        )
+        count += notifications.tech_provider_event_mark_dispatched(event_id=event.event_id)
+    return count
 
 
 def retry_delay_s(attempts_made: int, rng: random.Random | None = None) -> float | None:
@@ -131,8 +181,13 @@ def _assert_replayable(tech_provider: TechProvider) -> None:
 
 
 def _replay_fields(now: datetime) -> dict[str, Any]:
-    return {"state": Delivery.State.PENDING, "attempts": 0, "next_attempt_at": now,
-            "finished_at": None, "updated_at": now}
+    return {
+        "state": Delivery.State.PENDING,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "finished_at": None,
+        "updated_at": now,
+    }
 
 
 @transaction.atomic

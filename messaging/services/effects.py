@@ -24,14 +24,20 @@ from onboarding.models import WhatsAppBusinessAccount
 RANK = {"sent": 1, "delivered": 2, "read": 3, "played": 4, "failed": 100}
 WINDOW = timedelta(hours=24)
 ALERT_KINDS = {
-    "PARTNER_REMOVED", "DISABLED_UPDATE", "ACCOUNT_VIOLATION", "ACCOUNT_RESTRICTION",
-    "ACCOUNT_DELETED", "ACCOUNT_OFFBOARDED",
+    "PARTNER_REMOVED",
+    "DISABLED_UPDATE",
+    "ACCOUNT_VIOLATION",
+    "ACCOUNT_RESTRICTION",
+    "ACCOUNT_DELETED",
+    "ACCOUNT_OFFBOARDED",
 }
 OFFBOARDING_KINDS = {"PARTNER_REMOVED"}
 
 
 def _str(value: Any, limit: int = 255) -> str:
-    return str(value)[:limit] if isinstance(value, str | int) and not isinstance(value, bool) else ""
+    return (
+        str(value)[:limit] if isinstance(value, str | int) and not isinstance(value, bool) else ""
+    )
 
 
 def message_status_apply(
@@ -43,9 +49,11 @@ def message_status_apply(
         return False
     errors = status.get("errors") if isinstance(status.get("errors"), list) else []
     error = errors[0] if errors and isinstance(errors[0], dict) else {}
-    pricing = status.get("pricing") if isinstance(status.get("pricing"), dict) else {}
+    pricing = status["pricing"] if isinstance(status.get("pricing"), dict) else {}
     fields = {
-        "status": name, "rank": RANK[name], "status_at": unix_time(status.get("timestamp")),
+        "status": name,
+        "rank": RANK[name],
+        "status_at": unix_time(status.get("timestamp")),
         "error_code": error.get("code") if isinstance(error.get("code"), int) else None,
         "error_title": _str(error.get("title"), 500),
         "pricing_category": _str(pricing.get("category"), 32),
@@ -53,7 +61,9 @@ def message_status_apply(
     row, created = MessageStatus.objects.get_or_create(
         wamid=wamid,
         defaults={
-            **fields, "waba": waba, "phone_number_id": phone_number_id,
+            **fields,
+            "waba": waba,
+            "phone_number_id": phone_number_id,
             "recipient_id": _str(status.get("recipient_id"), 64),
             "biz_opaque_callback_data": _str(status.get("biz_opaque_callback_data"), 512),
         },
@@ -76,8 +86,12 @@ def conversation_window_extend(
         return
     now = timezone.now()
     at = min(unix_time(message.get("timestamp")) or now, now)
-    values = {"last_inbound_at": at, "expires_at": at + WINDOW,
-              "last_message_id": _str(message.get("id"), 128), "waba": waba}
+    values = {
+        "last_inbound_at": at,
+        "expires_at": at + WINDOW,
+        "last_message_id": _str(message.get("id"), 128),
+        "waba": waba,
+    }
     row, created = ConversationWindow.objects.get_or_create(
         phone_number_id=phone_number_id, wa_id=wa_id, defaults=values
     )
@@ -94,8 +108,10 @@ def _template_changes(field: str, value: dict[str, Any]) -> tuple[str, dict[str,
         info = value.get("rejection_info")
         if isinstance(info, dict) and info.get("reason"):
             reason = info.get("reason")
-        changes = {"status": _str(value.get("event"), 32),
-                   "status_reason": _str(reason, 2000) if reason not in (None, "NONE") else ""}
+        changes = {
+            "status": _str(value.get("event"), 32),
+            "status_reason": _str(reason, 2000) if reason not in (None, "NONE") else "",
+        }
         if value.get("message_template_category"):
             changes["category"] = _str(value.get("message_template_category"), 32)
         return "status_updated_at", changes
@@ -116,8 +132,10 @@ def template_update_apply(
     if not template_id or not column:
         return
     at = at or timezone.now()
-    names = {"name": _str(value.get("message_template_name"), 512),
-             "language": _str(value.get("message_template_language"), 16)}
+    names = {
+        "name": _str(value.get("message_template_name"), 512),
+        "language": _str(value.get("message_template_language"), 16),
+    }
     row, created = MessageTemplate.objects.get_or_create(
         template_id=template_id,
         defaults={"waba": waba, **{k: v for k, v in names.items() if v}, **changes, column: at},
@@ -157,8 +175,8 @@ def account_update_apply(
     if kind not in ALERT_KINDS:
         return None
     alert, created = WabaAlert.objects.get_or_create(
-        event=event, defaults={"waba": waba, "kind": kind, "detail": value,
-                               "occurred_at": event.occurred_at},
+        event=event,
+        defaults={"waba": waba, "kind": kind, "detail": value, "occurred_at": event.occurred_at},
     )
     if created and kind in OFFBOARDING_KINDS:
         alert_id = alert.pk
@@ -168,27 +186,29 @@ def account_update_apply(
     return alert
 
 
-def event_effects_apply(
-    event: WebhookEvent, value: Any, waba: WhatsAppBusinessAccount
-) -> None:
+def event_effects_apply(event: WebhookEvent, value: Any, waba: WhatsAppBusinessAccount) -> None:
     """Apply what `event` changes on our side (beyond forwarding it)."""
     if not isinstance(value, dict):
         return
     if event.event_type == MESSAGE_STATUS:
         for status in value.get("statuses") or []:
             if isinstance(status, dict):
-                message_status_apply(waba=waba, phone_number_id=event.phone_number_id,
-                                     status=status)
+                message_status_apply(
+                    waba=waba, phone_number_id=event.phone_number_id, status=status
+                )
     elif event.event_type == MESSAGE_RECEIVED:
         for message in value.get("messages") or []:
             if isinstance(message, dict):
-                conversation_window_extend(waba=waba, phone_number_id=event.phone_number_id,
-                                           message=message)
-    elif event.field in ("message_template_status_update", "template_category_update",
-                         "message_template_quality_update"):
+                conversation_window_extend(
+                    waba=waba, phone_number_id=event.phone_number_id, message=message
+                )
+    elif event.field in (
+        "message_template_status_update",
+        "template_category_update",
+        "message_template_quality_update",
+    ):
         template_update_apply(waba=waba, field=event.field, value=value, at=event.occurred_at)
     elif event.field in ("phone_number_quality_update", "business_capability_update"):
         phone_limits_apply(waba=waba, field=event.field, value=value)
     elif event.field == "account_update":
         account_update_apply(event=event, waba=waba, value=value)
-

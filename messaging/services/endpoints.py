@@ -57,10 +57,15 @@ def webhook_url_set(*, tech_provider: TechProvider, url: str) -> TechProvider:
     tech_provider.webhook_disabled_reason = ""
     if not tech_provider.webhook_secret:
         tech_provider.webhook_secret = webhook_secret_new()
-    tech_provider.save(update_fields=[
-        "webhook_url", "webhook_disabled_at", "webhook_disabled_reason", "webhook_secret",
-        "updated_at",
-    ])
+    tech_provider.save(
+        update_fields=[
+            "webhook_url",
+            "webhook_disabled_at",
+            "webhook_disabled_reason",
+            "webhook_secret",
+            "updated_at",
+        ]
+    )
     EndpointHealth.objects.filter(tech_provider=tech_provider).update(
         failing_since=None, consecutive_failures=0
     )
@@ -80,42 +85,56 @@ def webhook_secret_rotate(
         try:
             signing.secret_key(secret)
         except ValueError as error:
-            raise InvalidRequest(f"secret must be whsec_ and base64 of 24 to 64 bytes ({error}).")
+            message = f"secret must be whsec_ and base64 of 24 to 64 bytes ({error})."
+            raise InvalidRequest(message) from None
     grace = settings.WEBHOOK_SECRET_GRACE_S if grace_s is None else grace_s
     now = timezone.now()
     previous_expires_at = now + timedelta(seconds=grace) if grace > 0 else None
     tech_provider.webhook_secret_previous = tech_provider.webhook_secret if grace > 0 else ""
     tech_provider.webhook_secret_previous_expires_at = previous_expires_at
     tech_provider.webhook_secret = secret
-    tech_provider.save(update_fields=[
-        "webhook_secret", "webhook_secret_previous", "webhook_secret_previous_expires_at",
-        "updated_at",
-    ])
+    tech_provider.save(
+        update_fields=[
+            "webhook_secret",
+            "webhook_secret_previous",
+            "webhook_secret_previous_expires_at",
+            "updated_at",
+        ]
+    )
     return RotatedSecret(secret, previous_expires_at)
 
 
 def endpoint_health_record(
-    *, tech_provider_id: int, last_success_at: datetime | None,
-    first_failure_after_success: datetime | None, failures: int, now: datetime,
+    *,
+    tech_provider_id: int,
+    last_success_at: datetime | None,
+    first_failure_after_success: datetime | None,
+    failures: int,
+    now: datetime,
 ) -> None:
     """Fold one batch of attempt results into the endpoint's health; disable it when due."""
     EndpointHealth.objects.get_or_create(tech_provider_id=tech_provider_id)
     health = EndpointHealth.objects.filter(tech_provider_id=tech_provider_id)
     if last_success_at is not None:
-        health.update(failing_since=first_failure_after_success, last_success_at=last_success_at,
-                      consecutive_failures=0)
+        health.update(
+            failing_since=first_failure_after_success,
+            last_success_at=last_success_at,
+            consecutive_failures=0,
+        )
     if first_failure_after_success is not None or (last_success_at is None and failures):
         since = first_failure_after_success or now
         health.update(
-            failing_since=Coalesce(F("failing_since"), since), last_failure_at=now,
+            failing_since=Coalesce(F("failing_since"), since),
+            last_failure_at=now,
             consecutive_failures=F("consecutive_failures") + failures,
         )
     limit = now - timedelta(seconds=settings.WEBHOOK_DISABLE_AFTER_S)
     if health.filter(failing_since__lte=limit).exists():
         endpoint_disable(
             tech_provider_id=tech_provider_id,
-            reason="no successful delivery for 5 days" if settings.WEBHOOK_DISABLE_AFTER_S
-            == 5 * 24 * 3600 else "no successful delivery within the allowed time",
+            reason="no successful delivery for 5 days"
+            if settings.WEBHOOK_DISABLE_AFTER_S == 5 * 24 * 3600
+            else "no successful delivery within the allowed time",
             now=now,
         )
 
@@ -130,14 +149,24 @@ def endpoint_disable(*, tech_provider_id: int, reason: str, now: datetime) -> bo
         ).update(webhook_disabled_at=now, webhook_disabled_reason=reason[:200], updated_at=now)
         if not changed:
             return False
-        Delivery.objects.filter(tech_provider_id=tech_provider_id, state=Delivery.State.PENDING).update(
-            state=Delivery.State.FAILED, next_attempt_at=None, finished_at=now, updated_at=now,
+        Delivery.objects.filter(
+            tech_provider_id=tech_provider_id, state=Delivery.State.PENDING
+        ).update(
+            state=Delivery.State.FAILED,
+            next_attempt_at=None,
+            finished_at=now,
+            updated_at=now,
             last_error=f"The callback URL was disabled ({reason}).",
         )
         tech_provider = TechProvider.objects.get(pk=tech_provider_id)
         tech_provider_event_deliver(
-            tech_provider=tech_provider, event_type=ENDPOINT_DISABLED,
-            data={"reason": reason, "disabled_at": now.isoformat(), "url": tech_provider.webhook_url},
+            tech_provider=tech_provider,
+            event_type=ENDPOINT_DISABLED,
+            data={
+                "reason": reason,
+                "disabled_at": now.isoformat(),
+                "url": tech_provider.webhook_url,
+            },
             key=f"endpoint-disabled:{now.isoformat()}",
         )
     logger.warning("callback URL of tech provider %s disabled: %s", tech_provider_id, reason)

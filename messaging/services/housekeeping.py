@@ -42,8 +42,9 @@ def _disable_silent_failures() -> int:
         failing_since__lte=limit, tech_provider__webhook_disabled_at__isnull=True
     ).values_list("tech_provider_id", flat=True)
     return sum(
-        endpoint_disable(tech_provider_id=tp_id, reason="no successful delivery for 5 days",
-                         now=now)
+        endpoint_disable(
+            tech_provider_id=tp_id, reason="no successful delivery for 5 days", now=now
+        )
         for tp_id in list(failing)
     )
 

@@ -9,6 +9,7 @@ published per request: the event rows are the outbox the processor reads.
 
 import json
 from datetime import datetime
+from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -17,19 +18,39 @@ from messaging.meta_events import DerivedEvent, derive_events
 from messaging.models import WebhookEvent, WebhookPayload
 
 _EVENT_COLUMNS = (
-    "event_id", "dedupe_key", "entry_index", "change_index", "item_index", "field", "event_type",
-    "entry_id", "named_waba_id", "phone_number_id", "occurred_at",
+    "event_id",
+    "dedupe_key",
+    "entry_index",
+    "change_index",
+    "item_index",
+    "field",
+    "event_type",
+    "entry_id",
+    "named_waba_id",
+    "phone_number_id",
+    "occurred_at",
 )
-_ROW_TYPES = ("text", "text", "int", "int", "int", "text", "text", "text", "text", "text",
-              "timestamptz")
+_ROW_TYPES = (
+    "text",
+    "text",
+    "int",
+    "int",
+    "int",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "timestamptz",
+)
 
 
-def _event_values(event: DerivedEvent) -> tuple[object, ...]:
+def _event_values(event: DerivedEvent) -> tuple[Any, ...]:
     return tuple(getattr(event, column) for column in _EVENT_COLUMNS)
 
 
 def _store_postgresql(
-    payload: tuple[object, ...], events: list[DerivedEvent], path_waba_id: str, now: datetime
+    payload: tuple[Any, ...], events: list[DerivedEvent], path_waba_id: str, now: datetime
 ) -> None:
     payload_sql = (
         "INSERT INTO messaging_webhookpayload "
@@ -44,14 +65,15 @@ def _store_postgresql(
         rest = "(" + ", ".join(["%s"] * len(_ROW_TYPES)) + ")"
         rows = ", ".join([first] + [rest] * (len(events) - 1))
         columns = ", ".join(_EVENT_COLUMNS)
+        # Only placeholders and our own column names are formatted in; every value is a parameter.
         sql = (
-            f"WITH p AS ({payload_sql}) "
+            f"WITH p AS ({payload_sql}) "  # noqa: S608
             f"INSERT INTO messaging_webhookevent ({columns}, payload_id, path_waba_id, state, "
             "note, attempts, created_at, updated_at) "
             f"SELECT v.*, p.id, %s, 'pending', '', 0, %s, %s FROM p, (VALUES {rows}) AS v "
             "ON CONFLICT (event_id) DO NOTHING"
         )
-        params: list[object] = list(payload)
+        params: list[Any] = list(payload)
         params.extend([path_waba_id, now, now])
         for event in events:
             params.extend(_event_values(event))
@@ -60,17 +82,24 @@ def _store_postgresql(
 
 @transaction.atomic
 def _store_orm(
-    payload: tuple[object, ...], events: list[DerivedEvent], path_waba_id: str, now: datetime
+    payload: tuple[Any, ...], events: list[DerivedEvent], path_waba_id: str, now: datetime
 ) -> None:
     received_at, source, _, body, count, error = payload
     row = WebhookPayload.objects.create(
-        received_at=received_at, source=source, path_waba_id=path_waba_id, body=body,
-        event_count=count, parse_error=error,
+        received_at=received_at,
+        source=source,
+        path_waba_id=path_waba_id,
+        body=body,
+        event_count=count,
+        parse_error=error,
     )
     WebhookEvent.objects.bulk_create(
         [
             WebhookEvent(
-                payload=row, path_waba_id=path_waba_id, created_at=now, updated_at=now,
+                payload=row,
+                path_waba_id=path_waba_id,
+                created_at=now,
+                updated_at=now,
                 **dict(zip(_EVENT_COLUMNS, _event_values(event), strict=True)),
             )
             for event in events

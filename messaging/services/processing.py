@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from messaging.meta_events import event_value
 from messaging.models import Delivery, WebhookEvent, WebhookPayload
-from messaging.services.deliveries import delivery_for_event, deliveries_save
+from messaging.services.deliveries import deliveries_save, delivery_for_event
 from messaging.services.effects import event_effects_apply
 from messaging.services.nudge import PROCESS_EVENTS, nudge
 from messaging.services.routing import Router
@@ -30,8 +30,16 @@ from onboarding import selectors as onboarding_selectors
 logger = logging.getLogger(__name__)
 
 State = WebhookEvent.State
-_UPDATED_FIELDS = ["state", "tech_provider", "waba", "value", "note", "attempts", "processed_at",
-                   "updated_at"]
+_UPDATED_FIELDS = [
+    "state",
+    "tech_provider",
+    "waba",
+    "value",
+    "note",
+    "attempts",
+    "processed_at",
+    "updated_at",
+]
 
 
 def _documents(events: list[WebhookEvent]) -> dict[int, Any]:
@@ -114,11 +122,15 @@ def webhook_events_route_parked(*, waba_id: str | None = None) -> int:
     """
     parked = WebhookEvent.objects.filter(state=State.PARKED)
     if waba_id:
-        parked = parked.filter(Q(named_waba_id=waba_id) | Q(path_waba_id=waba_id)
-                               | Q(phone_number_id__in=_numbers_of(waba_id)))
+        parked = parked.filter(
+            Q(named_waba_id=waba_id)
+            | Q(path_waba_id=waba_id)
+            | Q(phone_number_id__in=_numbers_of(waba_id))
+        )
     known = onboarding_selectors.waba_ids_known()
     count = parked.filter(
-        Q(named_waba_id__in=known) | Q(path_waba_id__in=known)
+        Q(named_waba_id__in=known)
+        | Q(path_waba_id__in=known)
         | Q(phone_number_id__in=onboarding_selectors.phone_number_ids_known())
     ).update(state=State.PENDING, note="", updated_at=timezone.now())
     if count:
@@ -137,7 +149,8 @@ def webhook_events_expire_parked() -> int:
     """Give up on events parked longer than WEBHOOK_PARKED_TTL_S (Meta retries for 7 days)."""
     limit = timezone.now() - timedelta(seconds=settings.WEBHOOK_PARKED_TTL_S)
     count = WebhookEvent.objects.filter(state=State.PARKED, created_at__lt=limit).update(
-        state=State.EXPIRED, note="No WABA we know matched it in time.",
+        state=State.EXPIRED,
+        note="No WABA we know matched it in time.",
         updated_at=timezone.now(),
     )
     if count:

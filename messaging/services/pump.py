@@ -131,15 +131,18 @@ class Pump:
                 .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
                 .exclude(tech_provider_id__in=saturated)
                 .order_by("next_attempt_at")
-                .values_list("id", "tech_provider_id", "webhook_id", "body", "attempts")[: limit * 2]
+                .values_list("id", "tech_provider_id", "webhook_id", "body", "attempts")[
+                    : limit * 2
+                ]
             )
             room = Counter({tp: self.per_endpoint - n for tp, n in self._per_tp.items()})
             taken: list[Claimed] = []
             for row in rows:
                 claimed = Claimed(*row)
                 if len(taken) < limit and room.get(claimed.tech_provider_id, self.per_endpoint) > 0:
-                    room[claimed.tech_provider_id] = room.get(claimed.tech_provider_id,
-                                                              self.per_endpoint) - 1
+                    room[claimed.tech_provider_id] = (
+                        room.get(claimed.tech_provider_id, self.per_endpoint) - 1
+                    )
                     taken.append(claimed)
             Delivery.objects.filter(id__in=[c.id for c in taken]).update(
                 lease_owner=self.owner, lease_expires_at=lease
@@ -152,7 +155,9 @@ class Pump:
         if tech_provider_id not in self._endpoints:
             now = timezone.now()
             for tp in onboarding_selectors.tech_providers_by_pk([tech_provider_id]).values():
-                reason = (tp.webhook_disabled_reason or "disabled") if tp.webhook_disabled_at else None
+                reason = (
+                    (tp.webhook_disabled_reason or "disabled") if tp.webhook_disabled_at else None
+                )
                 self._endpoints[tp.pk] = Endpoint(
                     tp.webhook_url, tuple(signing_secrets(tp, now)), reason
                 )
@@ -162,16 +167,23 @@ class Pump:
     def _send(self, claimed: Claimed, endpoint: Endpoint) -> Sent:
         started = timezone.now()
         if not endpoint.url or endpoint.disabled_reason or not endpoint.secrets:
-            error = NO_URL if not endpoint.url else (
-                f"The callback URL is disabled ({endpoint.disabled_reason})."
-                if endpoint.disabled_reason else "No signing secret is configured."
+            error = (
+                NO_URL
+                if not endpoint.url
+                else (
+                    f"The callback URL is disabled ({endpoint.disabled_reason})."
+                    if endpoint.disabled_reason
+                    else "No signing secret is configured."
+                )
             )
             result = SendResult(DeliveryAttempt.Outcome.NOT_SENT, error=error)
         else:
             body = claimed.body.encode()
             headers = signing.standard_headers(
-                secrets=endpoint.secrets, webhook_id=claimed.webhook_id,
-                timestamp=int(time.time()), body=body,
+                secrets=endpoint.secrets,
+                webhook_id=claimed.webhook_id,
+                timestamp=int(time.time()),
+                body=body,
             )
             result = self.sender.post(endpoint.url, body, headers)
         return Sent(claimed, endpoint.url, started, timezone.now(), result)
@@ -183,9 +195,14 @@ class Pump:
             return
         attempts = [
             DeliveryAttempt(
-                delivery_id=s.claimed.id, number=s.claimed.attempts + 1, started_at=s.started_at,
-                duration_ms=s.result.duration_ms, url=s.url[:2000], outcome=s.result.outcome,
-                status_code=s.result.status_code, error=s.result.error,
+                delivery_id=s.claimed.id,
+                number=s.claimed.attempts + 1,
+                started_at=s.started_at,
+                duration_ms=s.result.duration_ms,
+                url=s.url[:2000],
+                outcome=s.result.outcome,
+                status_code=s.result.status_code,
+                error=s.result.error,
                 response_excerpt=s.result.excerpt,
             )
             for s in results
@@ -194,11 +211,21 @@ class Pump:
         updates = []
         for s in results:
             state, next_at, finished = _next_state(s)
-            updates.append((
-                state, s.claimed.attempts + 1, next_at, s.started_at, s.result.status_code,
-                s.result.error, s.finished_at if s.result.succeeded else None, finished, now,
-                s.claimed.id, self.owner,
-            ))
+            updates.append(
+                (
+                    state,
+                    s.claimed.attempts + 1,
+                    next_at,
+                    s.started_at,
+                    s.result.status_code,
+                    s.result.error,
+                    s.finished_at if s.result.succeeded else None,
+                    finished,
+                    now,
+                    s.claimed.id,
+                    self.owner,
+                )
+            )
         with transaction.atomic():
             DeliveryAttempt.objects.bulk_create(attempts)
             with connection.cursor() as cursor:
@@ -212,17 +239,23 @@ class Pump:
                 by_tp.setdefault(s.claimed.tech_provider_id, []).append(s)
         for tp_id, sent in by_tp.items():
             if any(s.result.status_code == 410 for s in sent):
-                endpoint_disable(tech_provider_id=tp_id, reason="the endpoint answered 410 Gone",
-                                 now=now)
+                endpoint_disable(
+                    tech_provider_id=tp_id, reason="the endpoint answered 410 Gone", now=now
+                )
                 continue
             successes = [s.finished_at for s in sent if s.result.succeeded]
             last_success = successes[-1] if successes else None
-            after = [s.finished_at for s in sent if not s.result.succeeded
-                     and (last_success is None or s.finished_at > last_success)]
+            after = [
+                s.finished_at
+                for s in sent
+                if not s.result.succeeded and (last_success is None or s.finished_at > last_success)
+            ]
             endpoint_health_record(
-                tech_provider_id=tp_id, last_success_at=last_success,
+                tech_provider_id=tp_id,
+                last_success_at=last_success,
                 first_failure_after_success=after[0] if after else None,
-                failures=len(after), now=now,
+                failures=len(after),
+                now=now,
             )
 
     def _collect(self, done: set[Future[Sent]]) -> None:
@@ -246,7 +279,9 @@ class Pump:
             while True:
                 free = self.threads - len(self._in_flight)
                 claimed: list[Claimed] = []
-                if time.monotonic() < deadline and (free >= self.threads // 2 or not self._in_flight):
+                if time.monotonic() < deadline and (
+                    free >= self.threads // 2 or not self._in_flight
+                ):
                     claimed = self._claim(free)
                     for c in claimed:
                         self._per_tp[c.tech_provider_id] += 1

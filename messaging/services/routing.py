@@ -9,10 +9,9 @@ event none of these match is parked until that WABA exists (see `webhook_events_
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from messaging.models import WebhookEvent
 from onboarding import selectors as onboarding_selectors
 from onboarding.models import PhoneNumber, WhatsAppBusinessAccount
-
-from messaging.models import WebhookEvent
 
 
 @dataclass
