@@ -86,7 +86,8 @@ class TestSignature:
     ) -> None:
         response = post_meta(client, fixture("messages_text"), signature="")
         assert response.status_code == 401
-        assert nothing_stored() and published == []
+        assert nothing_stored()
+        assert published == []
 
     @pytest.mark.parametrize(
         "header",
@@ -104,7 +105,8 @@ class TestSignature:
         self, client: Client, published: list[str], header: str
     ) -> None:
         assert post_meta(client, fixture("messages_text"), signature=header).status_code == 403
-        assert nothing_stored() and published == []
+        assert nothing_stored()
+        assert published == []
 
     def test_a_signature_with_another_secret_is_refused(self, client: Client) -> None:
         response = post_meta(client, fixture("messages_text"), secret="not-the-app-secret")

@@ -114,7 +114,8 @@ def test_every_entry_and_every_change_and_item_is_its_own_event() -> None:
     )
     keys = [e.dedupe_key for e in derive_events(document).events]
     assert keys[:2] == ["status:wamid.A:sent", "status:wamid.A:delivered"]
-    assert keys[2].startswith("change:") and keys[3] == "message:wamid.B"
+    assert keys[2].startswith("change:")
+    assert keys[3] == "message:wamid.B"
 
 
 class TestRouting:
