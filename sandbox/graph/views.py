@@ -5,6 +5,7 @@ Every call is logged (SandboxCall), whatever happens to it. Faults apply before 
 the call took effect and only the answer is lost).
 """
 
+import contextlib
 import logging
 import socket
 import time
@@ -26,6 +27,7 @@ from sandbox.services.calls import call_record
 from sandbox.services.faults import AppliedFault, fault_take
 
 logger = logging.getLogger(__name__)
+TOKENLESS = frozenset({"oauth.access_token"})  # authenticated by client_id and client_secret
 
 
 @dataclass
@@ -124,6 +126,8 @@ def _run(
         return outcome
     try:
         req.params, req.files = read_params(request)
+        if resolved.route is None or resolved.route.endpoint not in TOKENLESS:
+            req.authenticate()  # as at Meta: who is asking comes before what was asked
         if resolved.error is not None:
             raise resolved.error
         if resolved.route is None:
@@ -173,31 +177,36 @@ def _apply(fault: AppliedFault, request: HttpRequest, outcome: Outcome, trace: s
         )
         if not fault.with_effect:  # what a client with a longer timeout would finally see
             outcome.status, outcome.body = 503, GraphError(2).envelope(trace)
-    elif _drop_connection(request):
+    elif _client_socket(request) is not None:  # closed once the call is logged
         outcome.status, outcome.body = None, None
     else:  # no socket to close (Django's test client): the closest thing is an empty 502
         outcome.status, outcome.body = 502, None
     return True
 
 
-def _drop_connection(request: HttpRequest) -> bool:
-    """Close the client's socket without answering (gunicorn, runserver, live_server)."""
+def _client_socket(request: HttpRequest) -> socket.socket | None:
+    """The client's socket under gunicorn, runserver or live_server (None: the test client)."""
     sock = request.META.get("gunicorn.socket")
     if sock is None:
-        raw = getattr(request.META.get("wsgi.input"), "raw", None)
-        sock = getattr(raw, "_sock", None)
-    if not isinstance(sock, socket.socket):
-        return False
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        return False
-    return True
+        stream = request.META.get("wsgi.input")
+        # Django's dev and live servers wrap the socket's reader in a LimitedStream.
+        reader = getattr(getattr(stream, "_read", None), "__self__", stream)
+        sock = getattr(getattr(reader, "raw", None), "_sock", None)
+    return sock if isinstance(sock, socket.socket) else None
+
+
+def _drop_connection(request: HttpRequest) -> None:
+    """Close the connection without an answer."""
+    sock = _client_socket(request)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def _respond(request: HttpRequest, outcome: Outcome, trace: str) -> HttpResponse:
     if outcome.status is None:
-        return HttpResponse(status=500)  # the socket is closed: nothing will be written
+        _drop_connection(request)
+        return HttpResponse(status=204)  # never sent: the socket is closed
     if outcome.body is None:
         response = HttpResponse(status=outcome.status)
     else:

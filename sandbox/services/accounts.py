@@ -266,7 +266,7 @@ def _app_with_secret(client_id: str, client_secret: str) -> SandboxApp:
     if app is None:
         raise GraphError(101, "Error validating application. Invalid application ID.")
     if not secrets.compare_digest(app.secret.encode(), client_secret.encode()):
-        raise GraphError(1, "Error validating client secret.")
+        raise GraphError(1, "Error validating client secret.", http_status=400)
     return app
 
 
