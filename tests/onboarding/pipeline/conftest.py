@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import responses
 from celery.app.task import Task
+from django.db import connection
 from django.utils import timezone
 
 from onboarding.models import Onboarding, OnboardingStep, WhatsAppBusinessAccount
@@ -37,7 +38,9 @@ def graph_url(path: str) -> str:
     return f"{BASE}/{V}/{path}"
 
 
-def envelope(code: int, message: str = "Meta says no", subcode: int | None = None) -> dict[str, Any]:
+def envelope(
+    code: int, message: str = "Meta says no", subcode: int | None = None
+) -> dict[str, Any]:
     error: dict[str, Any] = {
         "message": message,
         "type": "OAuthException",
@@ -60,7 +63,7 @@ class FakeMeta:
             c
             for c in self.mock.calls
             if (method is None or c.request.method == method)
-            and (path is None or c.request.url.split("?")[0] == graph_url(path))
+            and (path is None or str(c.request.url).split("?")[0] == graph_url(path))
         ]
 
     def count(self, method: str | None = None, path: str | None = None) -> int:
@@ -206,7 +209,9 @@ def run_step(onboarding: Onboarding, name: str) -> OnboardingStep:
 def make_due(step: OnboardingStep) -> None:
     """Fast-forward: a waiting step's time has come, a running step's lease has expired."""
     past = timezone.now() - timedelta(seconds=1)
-    OnboardingStep.objects.filter(pk=step.pk, status=StepStatus.WAITING).update(next_attempt_at=past)
+    OnboardingStep.objects.filter(pk=step.pk, status=StepStatus.WAITING).update(
+        next_attempt_at=past
+    )
     OnboardingStep.objects.filter(pk=step.pk, status=StepStatus.RUNNING).update(
         lease_expires_at=past
     )
@@ -218,9 +223,11 @@ def drive(onboarding: Onboarding, *, rounds: int = 60) -> Onboarding:
         onboarding.refresh_from_db()
         if onboarding.status in (Onboarding.Status.ACTIVE, Onboarding.Status.FAILED):
             return onboarding
-        step = onboarding.steps.exclude(
-            status__in=(StepStatus.SUCCEEDED, StepStatus.SKIPPED)
-        ).order_by("position").first()
+        step = (
+            onboarding.steps.exclude(status__in=(StepStatus.SUCCEEDED, StepStatus.SKIPPED))
+            .order_by("position")
+            .first()
+        )
         assert step is not None
         make_due(step)
         pipeline.onboarding_step_run(step_id=step.pk, name=step.name)
@@ -231,3 +238,10 @@ def drive(onboarding: Onboarding, *, rounds: int = 60) -> Onboarding:
 def on_commit(django_capture_on_commit_callbacks: Any) -> Callable[..., Any]:
     """Run the on-commit callbacks of what happens inside (they enqueue tasks)."""
     return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+def raw_column(table: str, column: str) -> str:
+    """Every stored value of a column, as the database holds it (ciphertext for secrets)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {column} FROM {table}")  # noqa: S608 - test-only, fixed names
+        return "\n".join(str(row[0]) for row in cursor.fetchall())

@@ -1,5 +1,6 @@
 """The whole pipeline over faked Meta: every step once, in order, to an active WABA."""
 
+import json
 from typing import Any
 
 from onboarding.models import (
@@ -84,9 +85,10 @@ def test_the_override_is_set_after_the_subscription_with_the_waba_token(
     first, second = meta.calls("POST", f"{WABA_ID}/subscribed_apps")
     assert first.request.body is None
     waba = WhatsAppBusinessAccount.objects.get(waba_id=WABA_ID)
-    assert second.request.body == (
-        f'{{"override_callback_uri": "{CALLBACK}", "verify_token": "{waba.webhook_verify_token}"}}'
-    ).encode()
+    assert json.loads(second.request.body) == {
+        "override_callback_uri": CALLBACK,
+        "verify_token": waba.webhook_verify_token,
+    }
 
 
 def test_the_tech_provider_is_told_once(meta: FakeMeta, onboarding: Onboarding) -> None:
@@ -103,9 +105,7 @@ def test_the_tech_provider_is_told_once(meta: FakeMeta, onboarding: Onboarding) 
 def test_every_transition_is_audited(meta: FakeMeta, onboarding: Onboarding) -> None:
     meta.everything()
     drive(onboarding)
-    moves = [
-        (e.step, e.from_status, e.to_status) for e in OnboardingEvent.objects.order_by("id")
-    ]
+    moves = [(e.step, e.from_status, e.to_status) for e in OnboardingEvent.objects.order_by("id")]
     assert moves[0] == ("", "", "pending")
     assert ("", "pending", "running") in moves
     for name in Step.values:
@@ -114,9 +114,7 @@ def test_every_transition_is_audited(meta: FakeMeta, onboarding: Onboarding) -> 
     assert moves[-1] == ("", "running", "active")
 
 
-def test_a_coexistence_signup_skips_registration_and_says_why(
-    meta: FakeMeta, account: Any
-) -> None:
+def test_a_coexistence_signup_skips_registration_and_says_why(meta: FakeMeta, account: Any) -> None:
     meta.subscribe()
     meta.credit()
     meta.phone()
