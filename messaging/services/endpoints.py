@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -26,6 +26,7 @@ from onboarding.services.tech_providers import webhook_secret_new
 logger = logging.getLogger(__name__)
 
 ENDPOINT_DISABLED = "endpoint.disabled"
+_SUCCESS_WRITE_EVERY = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -112,11 +113,21 @@ def endpoint_health_record(
     failures: int,
     now: datetime,
 ) -> None:
-    """Fold one batch of attempt results into the endpoint's health; disable it when due."""
-    EndpointHealth.objects.get_or_create(tech_provider_id=tech_provider_id)
+    """Fold one batch of attempt results into the endpoint's health; disable it when due.
+
+    A healthy endpoint's row is written at most every 30 s, so busy pumps do not queue on it.
+    """
     health = EndpointHealth.objects.filter(tech_provider_id=tech_provider_id)
+    if not health.exists():
+        EndpointHealth.objects.get_or_create(tech_provider_id=tech_provider_id)
     if last_success_at is not None:
-        health.update(
+        changed = (
+            Q(failing_since__isnull=False)
+            | Q(consecutive_failures__gt=0)
+            | Q(last_success_at__isnull=True)
+            | Q(last_success_at__lt=last_success_at - _SUCCESS_WRITE_EVERY)
+        )
+        health.filter(changed).update(
             failing_since=first_failure_after_success,
             last_success_at=last_success_at,
             consecutive_failures=0,
@@ -128,15 +139,14 @@ def endpoint_health_record(
             last_failure_at=now,
             consecutive_failures=F("consecutive_failures") + failures,
         )
-    limit = now - timedelta(seconds=settings.WEBHOOK_DISABLE_AFTER_S)
-    if health.filter(failing_since__lte=limit).exists():
-        endpoint_disable(
-            tech_provider_id=tech_provider_id,
-            reason="no successful delivery for 5 days"
-            if settings.WEBHOOK_DISABLE_AFTER_S == 5 * 24 * 3600
-            else "no successful delivery within the allowed time",
-            now=now,
-        )
+        limit = now - timedelta(seconds=settings.WEBHOOK_DISABLE_AFTER_S)
+        if health.filter(failing_since__lte=limit).exists():
+            endpoint_disable(tech_provider_id=tech_provider_id, reason=silence_reason(), now=now)
+
+
+def silence_reason() -> str:
+    days = settings.WEBHOOK_DISABLE_AFTER_S / 86400
+    return f"no successful delivery for {days:g} days"
 
 
 def endpoint_disable(*, tech_provider_id: int, reason: str, now: datetime) -> bool:

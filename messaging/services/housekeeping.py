@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from messaging.models import EndpointHealth, WabaAlert, WebhookEvent, WebhookPayload
 from messaging.services.effects import OFFBOARDING_KINDS
-from messaging.services.endpoints import endpoint_disable
+from messaging.services.endpoints import endpoint_disable, silence_reason
 from messaging.services.processing import webhook_events_expire_parked
 
 
@@ -42,9 +42,7 @@ def _disable_silent_failures() -> int:
         failing_since__lte=limit, tech_provider__webhook_disabled_at__isnull=True
     ).values_list("tech_provider_id", flat=True)
     return sum(
-        endpoint_disable(
-            tech_provider_id=tp_id, reason="no successful delivery for 5 days", now=now
-        )
+        endpoint_disable(tech_provider_id=tp_id, reason=silence_reason(), now=now)
         for tp_id in list(failing)
     )
 

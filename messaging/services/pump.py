@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 _FLUSH_EVERY = 200
 _FLUSH_INTERVAL_S = 0.1
 _CONFIG_TTL_S = 2.0
+_WRITE_TRIES = 5
 _UPDATE_SQL = (
     "UPDATE messaging_delivery SET state = %s, attempts = %s, next_attempt_at = %s, "
     "last_attempt_at = %s, last_status_code = %s, last_error = %s, "
@@ -103,6 +104,42 @@ def _next_state(sent: Sent) -> tuple[str, datetime | None, datetime | None]:
     if result.retry_after_s is not None:
         delay = max(delay, float(min(result.retry_after_s, settings.WEBHOOK_RETRY_AFTER_MAX_S)))
     return Delivery.State.PENDING, now + timedelta(seconds=delay), None
+
+
+def _attempt_row(sent: Sent) -> DeliveryAttempt:
+    return DeliveryAttempt(
+        delivery_id=sent.claimed.id,
+        number=sent.claimed.attempts + 1,
+        started_at=sent.started_at,
+        duration_ms=sent.result.duration_ms,
+        url=sent.url[:2000],
+        outcome=sent.result.outcome,
+        status_code=sent.result.status_code,
+        error=sent.result.error,
+        response_excerpt=sent.result.excerpt,
+    )
+
+
+def _record_endpoint(tech_provider_id: int, sent: list[Sent], now: datetime) -> None:
+    if any(s.result.status_code == 410 for s in sent):
+        endpoint_disable(
+            tech_provider_id=tech_provider_id, reason="the endpoint answered 410 Gone", now=now
+        )
+        return
+    successes = [s.finished_at for s in sent if s.result.succeeded]
+    last_success = successes[-1] if successes else None
+    after = [
+        s.finished_at
+        for s in sent
+        if not s.result.succeeded and (last_success is None or s.finished_at > last_success)
+    ]
+    endpoint_health_record(
+        tech_provider_id=tech_provider_id,
+        last_success_at=last_success,
+        first_failure_after_success=after[0] if after else None,
+        failures=len(after),
+        now=now,
+    )
 
 
 class Pump:
@@ -189,24 +226,12 @@ class Pump:
         return Sent(claimed, endpoint.url, started, timezone.now(), result)
 
     # ---- recording
-    def _flush(self) -> None:
-        results, self._results = self._results, []
-        if not results:
-            return
-        attempts = [
-            DeliveryAttempt(
-                delivery_id=s.claimed.id,
-                number=s.claimed.attempts + 1,
-                started_at=s.started_at,
-                duration_ms=s.result.duration_ms,
-                url=s.url[:2000],
-                outcome=s.result.outcome,
-                status_code=s.result.status_code,
-                error=s.result.error,
-                response_excerpt=s.result.excerpt,
-            )
-            for s in results
-        ]
+    def _write_results(self, results: list[Sent]) -> None:
+        """Attempts and new states of one batch, in one transaction (retried on a deadlock).
+
+        Losing this write would make the rows go out again once their lease ends, so it is
+        retried; it only touches rows this pump holds, so conflicts are rare and short.
+        """
         now = timezone.now()
         updates = []
         for s in results:
@@ -226,37 +251,38 @@ class Pump:
                     self.owner,
                 )
             )
-        with transaction.atomic():
-            DeliveryAttempt.objects.bulk_create(attempts)
-            with connection.cursor() as cursor:
-                cursor.executemany(_UPDATE_SQL, updates)
-            self._record_health(results, now)
+        for attempt in range(_WRITE_TRIES):
+            try:
+                with transaction.atomic():
+                    DeliveryAttempt.objects.bulk_create([_attempt_row(s) for s in results])
+                    with connection.cursor() as cursor:
+                        cursor.executemany(_UPDATE_SQL, updates)
+                return
+            except OperationalError:
+                if attempt == _WRITE_TRIES - 1:
+                    raise
+                logger.warning("delivery results conflicted; writing them again")
+                time.sleep(0.05 * (attempt + 1))
+
+    def _flush(self) -> None:
+        results, self._results = self._results, []
+        if results:
+            self._write_results(results)
+            self._record_health(results, timezone.now())
 
     def _record_health(self, results: list[Sent], now: datetime) -> None:
+        """Endpoint health, one Tech Provider per short transaction, in id order (no deadlock
+        between pumps); best effort, since the attempts themselves are already recorded."""
         by_tp: dict[int, list[Sent]] = {}
         for s in sorted(results, key=lambda s: s.finished_at):
             if s.result.outcome != DeliveryAttempt.Outcome.NOT_SENT:
                 by_tp.setdefault(s.claimed.tech_provider_id, []).append(s)
-        for tp_id, sent in by_tp.items():
-            if any(s.result.status_code == 410 for s in sent):
-                endpoint_disable(
-                    tech_provider_id=tp_id, reason="the endpoint answered 410 Gone", now=now
-                )
-                continue
-            successes = [s.finished_at for s in sent if s.result.succeeded]
-            last_success = successes[-1] if successes else None
-            after = [
-                s.finished_at
-                for s in sent
-                if not s.result.succeeded and (last_success is None or s.finished_at > last_success)
-            ]
-            endpoint_health_record(
-                tech_provider_id=tp_id,
-                last_success_at=last_success,
-                first_failure_after_success=after[0] if after else None,
-                failures=len(after),
-                now=now,
-            )
+        for tp_id in sorted(by_tp):
+            try:
+                with transaction.atomic():
+                    _record_endpoint(tp_id, by_tp[tp_id], now)
+            except OperationalError:
+                logger.warning("endpoint health of %s not updated this time", tp_id)
 
     def _collect(self, done: set[Future[Sent]]) -> None:
         for future in done:

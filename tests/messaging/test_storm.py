@@ -119,14 +119,14 @@ def stack(tmp_path: Path) -> Iterator[str]:
         tmp_path / "worker.log",
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            requests.get(f"{base}/webhooks/meta/", timeout=1)
-            break
-        except requests.ConnectionError:
-            time.sleep(0.2)
     try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                requests.get(f"{base}/webhooks/meta/", timeout=2)
+                break
+            except requests.RequestException:
+                time.sleep(0.2)
         yield base
     finally:
         _stop(web)
