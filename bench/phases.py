@@ -1,0 +1,441 @@
+"""The measurements of a run, one function per phase (see bench.harness for the order).
+
+Imported after django.setup() with the platform's production-like environment, so the harness
+reads the platform's database through its own models and creates deliveries through
+messaging's own services, exactly as the platform does.
+"""
+
+import json
+import subprocess
+import sys
+import time
+from typing import Any
+
+import requests
+from django.db import connection
+from django.db.models import Max, Min
+
+from bench import conf
+from bench.harness import Bench
+from bench.loadgen import wrk_run
+from bench.profiling import Recording
+from bench.refsite.schema import CREATE_TABLE_SQL
+from messaging.models import Delivery, DeliveryAttempt, WebhookEvent
+from onboarding.models import PhoneNumber, TechProvider, WhatsAppBusinessAccount
+
+RECEIVER_URL = f"http://{conf.HOST}:{conf.PORT_RECEIVER}"
+PLATFORM_URL = f"http://{conf.HOST}:{conf.PORT_PLATFORM}"
+
+
+# ---------------------------------------------------------------- setup
+def fixtures(bench: Bench) -> None:
+    """One Tech Provider (callback URL: the receiver), one active WABA and number, the ref table."""
+    from messaging.services.endpoints import webhook_url_set
+    from onboarding.services.tech_providers import tech_provider_create
+
+    with connection.cursor() as cursor:
+        cursor.execute(CREATE_TABLE_SQL)
+    issued = tech_provider_create(name="Bench ISV")
+    tp = webhook_url_set(tech_provider=issued.tech_provider, url=f"{RECEIVER_URL}/hooks/")
+    waba = WhatsAppBusinessAccount.objects.create(
+        tech_provider=tp,
+        waba_id=conf.BENCH_WABA_ID,
+        business_id="192000000000001",
+        status=WhatsAppBusinessAccount.Status.ACTIVE,
+    )
+    PhoneNumber.objects.create(
+        waba=waba,
+        phone_number_id=conf.BENCH_PHONE_NUMBER_ID,
+        display_phone_number=conf.BENCH_DISPLAY_NUMBER,
+    )
+    bench.results["tech_provider"] = tp.auth_id
+    bench.tech_provider_id = tp.pk
+    bench.receiver_secret = tp.webhook_secret
+
+
+def _receiver_reset(bench: Bench) -> None:
+    requests.post(
+        f"{RECEIVER_URL}/_reset", json={"secret": bench.receiver_secret}, timeout=5
+    ).raise_for_status()
+
+
+def _receiver_stats() -> dict[str, Any]:
+    stats: dict[str, Any] = requests.get(f"{RECEIVER_URL}/_stats", timeout=5).json()
+    return stats
+
+
+def _start_servers(bench: Bench) -> None:
+    if "receiver" not in bench.services:
+        bench.uvicorn("receiver", "bench.receiver:app", conf.PORT_RECEIVER, 1, bench.env)
+        _receiver_reset(bench)
+    if "platform" not in bench.services:
+        bench.gunicorn("platform", "config.wsgi", conf.PORT_PLATFORM, bench.env)
+
+
+# ---------------------------------------------------------------- ingest
+def _profile(bench: Bench, service_name: str, name: str, seconds: float) -> Recording | None:
+    if not bench.profile or service_name not in bench.services:
+        return None
+    return Recording(bench.services[service_name], name, seconds)
+
+
+def _profiled(recording: Recording | None) -> None:
+    if recording is not None and (summary := recording.finish()) is not None:
+        print(f"  profile: {summary.relative_to(conf.ROOT)}", flush=True)
+
+
+def _wrk(bench: Bench, url: str, name: str, profile: str = "") -> dict[str, Any]:
+    log = conf.LOG_DIR / "wrk.log"
+    wrk_run(url, conf.OUT_DIR / "bodies-W-", bench.d.warm_s, log=log)
+    recording = (
+        _profile(bench, profile, f"ingest-{profile}", bench.d.measure_s) if profile else None
+    )
+    result = wrk_run(url, conf.OUT_DIR / "bodies-M-", bench.d.measure_s, log=log)
+    _profiled(recording)
+    bad = result["non200"] + result["errors_connect"] + result["errors_timeout"]
+    if bad:
+        bench.notes.append(f"{name}: {bad} requests failed or were not 200 under wrk")
+    if result["wraps"]:
+        bench.notes.append(f"{name}: wrk ran out of distinct bodies ({result['wraps']} wraps)")
+    print(
+        f"  {name}: {result['rps']} req/s, p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms",
+        flush=True,
+    )
+    return result
+
+
+def _smoke(url: str, secret: str, expect_refusal: bool = True) -> None:
+    """A good signature is 200; one byte off is refused."""
+    from bench import payloads
+
+    raw = payloads.body("S", 0)
+    good = payloads.meta_signature(raw, secret)
+    headers = {"Content-Type": "application/json"}
+    answer = requests.post(
+        url, data=raw, headers={**headers, "X-Hub-Signature-256": good}, timeout=10
+    )
+    if answer.status_code != 200:
+        raise RuntimeError(f"{url} answered {answer.status_code} to a good signature")
+    bad = good[:-1] + ("0" if good[-1] != "0" else "1")
+    answer = requests.post(
+        url, data=raw, headers={**headers, "X-Hub-Signature-256": bad}, timeout=10
+    )
+    if expect_refusal and answer.status_code not in (401, 403):
+        raise RuntimeError(f"{url} answered {answer.status_code} to a bad signature")
+
+
+def phase_ingest(bench: Bench) -> None:
+    r = bench.results
+    secret = bench.secrets.meta_app_secret
+    _start_servers(bench)
+    ref = bench.gunicorn(
+        "reference",
+        "bench.refsite.wsgi",
+        conf.PORT_REFERENCE,
+        {**conf.base_env(), **conf.reference_env(bench.secrets)},
+    )
+    path = "/webhooks/meta/"
+    _smoke(f"http://{conf.HOST}:{conf.PORT_REFERENCE}{path}", secret)
+    bench.sampler.phase = "ingest-reference"
+    floor = _wrk(bench, f"http://{conf.HOST}:{conf.PORT_REFERENCE}{path}", "reference view")
+    bench.stop(ref.name)
+    r.update(
+        ingest_floor_rps=floor["rps"],
+        ingest_floor_p50_ms=floor["p50_ms"],
+        ingest_floor_p99_ms=floor["p99_ms"],
+    )
+
+    # The platform, with its workers stopped: the request path alone (the backlog phase then
+    # drains what it stored).
+    bench.sampler.phase = "ingest"
+    _smoke(f"{PLATFORM_URL}{path}", secret)
+    ours = _wrk(bench, f"{PLATFORM_URL}{path}", "platform ingest", profile="platform")
+    r.update(
+        ingest_rps=ours["rps"],
+        ingest_sat_p50_ms=ours["p50_ms"],
+        ingest_sat_p99_ms=ours["p99_ms"],
+        ingest_sat_requests=ours["requests"],
+    )
+
+    bench.sampler.phase = "ingest-pywa"
+    pywa = bench.uvicorn(
+        "pywa",
+        "bench.pywa_app:app",
+        conf.PORT_PYWA,
+        2,
+        {**conf.base_env(), "META_APP_SECRET": secret},
+    )
+    _smoke(f"http://{conf.HOST}:{conf.PORT_PYWA}{path}", secret)
+    peer = _wrk(bench, f"http://{conf.HOST}:{conf.PORT_PYWA}{path}", "pywa")
+    bench.stop(pywa.name)
+    r.update(pywa_rps=peer["rps"], pywa_p50_ms=peer["p50_ms"], pywa_p99_ms=peer["p99_ms"])
+
+
+# ---------------------------------------------------------------- backlog
+def _drained(tp_id: int) -> tuple[int, int]:
+    pending_events = WebhookEvent.objects.filter(state=WebhookEvent.State.PENDING).count()
+    pending_deliveries = Delivery.objects.filter(
+        tech_provider_id=tp_id, state=Delivery.State.PENDING
+    ).count()
+    return pending_events, pending_deliveries
+
+
+def _wait_drained(bench: Bench, cap_s: float) -> bool:
+    deadline = time.monotonic() + cap_s
+    while time.monotonic() < deadline:
+        if _drained(bench.tech_provider_id) == (0, 0):
+            return True
+        time.sleep(0.25)
+    events, deliveries = _drained(bench.tech_provider_id)
+    bench.notes.append(
+        f"not drained within {cap_s:g} s: {events} events and {deliveries} deliveries still pending"
+    )
+    return False
+
+
+def _discard_backlog(bench: Bench) -> int:
+    """Set aside what the backlog phase had no time for, so later phases start empty."""
+    from django.utils import timezone
+
+    now = timezone.now()
+    events = WebhookEvent.objects.filter(state=WebhookEvent.State.PENDING).update(
+        state=WebhookEvent.State.IGNORED,
+        note="bench: discarded after the backlog window",
+        updated_at=now,
+    )
+    deliveries = Delivery.objects.filter(state=Delivery.State.PENDING).update(
+        state=Delivery.State.FAILED,
+        last_error="bench: discarded after the backlog window",
+        finished_at=now,
+        updated_at=now,
+    )
+    return events + deliveries
+
+
+def phase_backlog(bench: Bench) -> None:
+    """Workers start on what ingest stored: events processed and delivered per second."""
+    r = bench.results
+    _start_servers(bench)
+    _receiver_reset(bench)
+    window = bench.d.backlog_window_s
+    r["backlog_events"] = WebhookEvent.objects.filter(state=WebhookEvent.State.PENDING).count()
+    bench.celery(bench.env)
+    recording = _profile(bench, "celery-worker", "backlog", min(window, 20))
+    deadline = time.monotonic() + window
+    while time.monotonic() < deadline and _drained(bench.tech_provider_id) != (0, 0):
+        time.sleep(0.25)
+    _profiled(recording)
+    delivered = Delivery.objects.filter(state=Delivery.State.SUCCEEDED, event__isnull=False)
+    span = delivered.aggregate(first=Min("event__processed_at"), last=Max("succeeded_at"))
+    count = delivered.count()
+    if span["first"] and span["last"] and count:
+        seconds = (span["last"] - span["first"]).total_seconds()
+        r["backlog_per_s"] = round(count / seconds, 1) if seconds > 0 else None
+    r["backlog_delivered"] = count
+    r["backlog_discarded"] = _discard_backlog(bench)
+    print(
+        f"  backlog: {count} of {r.get('backlog_events')} events processed and delivered at "
+        f"{r.get('backlog_per_s')}/s in the {window:g} s window",
+        flush=True,
+    )
+
+
+# ---------------------------------------------------------------- paced
+def phase_paced(bench: Bench) -> None:
+    r = bench.results
+    _start_servers(bench)
+    if "celery-worker" not in bench.services:
+        bench.celery(bench.env)
+    _wait_drained(bench, bench.d.drain_cap_s)
+    _receiver_reset(bench)
+    rate = round(0.5 * (r.get("ingest_floor_rps") or 600), 1)
+    tag = "P"
+    done = subprocess.run(  # noqa: S603
+        [
+            sys.executable,
+            "-m",
+            "bench.loadgen",
+            "paced",
+            f"{PLATFORM_URL}/webhooks/meta/",
+            "--tag",
+            tag,
+            "--rate",
+            str(rate),
+            "--duration",
+            str(bench.d.paced_s),
+        ],
+        env={**conf.base_env(), "META_APP_SECRET": bench.secrets.meta_app_secret},
+        cwd=conf.ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=bench.d.paced_s + 120,
+    )
+    paced: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    _wait_drained(bench, bench.d.drain_cap_s)
+    prefix = f"message:wamid.BENCH{tag}."
+    stored = {
+        int(key.rsplit(".", 1)[1])
+        for key in WebhookEvent.objects.filter(dedupe_key__startswith=prefix).values_list(
+            "dedupe_key", flat=True
+        )
+    }
+    acked = set(range(paced["distinct_events"])) - set(paced["unacked"])
+    stats = _receiver_stats()
+    r.update(
+        paced_rps=rate,
+        paced_requests=paced["requests"],
+        paced_achieved_rps=paced["achieved_rps"],
+        paced_p50_ms=paced["p50_ms"],
+        ingest_p99_ms=paced["p99_ms"],
+        paced_failures=paced["failures"],
+        events_sent=len(acked),
+        events_stored=len(stored & acked),
+        events_lost=len(acked - stored),
+        receiver_distinct_ids=stats["distinct_ids"],
+        receiver_refused=stats["refused"],
+        receiver_repeats=stats["repeats"],
+    )
+    if stats["distinct_ids"] != len(stored):
+        bench.notes.append(
+            f"paced: the receiver verified {stats['distinct_ids']} distinct "
+            f"webhook-ids for {len(stored)} stored events"
+        )
+    if paced["failures"]:
+        bench.notes.append(f"paced: {paced['failures']} requests failed: {paced['failure_kinds']}")
+    print(
+        f"  paced at {rate}/s: p50 {paced['p50_ms']} ms, p99 {paced['p99_ms']} ms; "
+        f"{len(acked)} events acknowledged, {len(stored & acked)} stored, "
+        f"{stats['distinct_ids']} delivered",
+        flush=True,
+    )
+
+
+# ---------------------------------------------------------------- forward
+def _make_deliveries(tp: TechProvider, n: int) -> list[int]:
+    """N deliveries of inbound-message events, built and saved by messaging's own services."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from bench import forward_floor
+    from messaging.services.deliveries import deliveries_save, envelope_render, initial_state
+
+    now = timezone.now()
+    rows = []
+    for i in range(n):
+        webhook_id, body = forward_floor.envelope(1_000_000 + i)
+        data = json.loads(body)["data"]
+        rows.append(
+            Delivery(
+                tech_provider=tp,
+                webhook_id=webhook_id,
+                event_type="message.received",
+                body=envelope_render(
+                    webhook_id=webhook_id,
+                    event_type="message.received",
+                    data=data,
+                    created_at=now,
+                    occurred_at=now,
+                    waba_id=conf.BENCH_WABA_ID,
+                    phone_number_id=conf.BENCH_PHONE_NUMBER_ID,
+                    source="meta",
+                    field="messages",
+                ),
+                **initial_state(tp, now),
+            )
+        )
+    with transaction.atomic():
+        deliveries_save(rows)  # nudges the pump after commit, as processing does
+    return list(
+        Delivery.objects.filter(webhook_id__in=[d.webhook_id for d in rows]).values_list(
+            "id", flat=True
+        )
+    )
+
+
+def phase_forward(bench: Bench) -> None:
+    r = bench.results
+    n = bench.d.forward_n
+    _start_servers(bench)
+    if "celery-worker" not in bench.services:
+        bench.celery(bench.env)
+    _wait_drained(bench, bench.d.drain_cap_s)
+    tp = TechProvider.objects.get(pk=bench.tech_provider_id)
+    _receiver_reset(bench)
+    from django.utils import timezone
+
+    committed = timezone.now()
+    ids = _make_deliveries(tp, n)
+    recording = _profile(bench, "celery-worker", "forward", max(2, n / 400))
+    _wait_drained(bench, bench.d.drain_cap_s)
+    _profiled(recording)
+    rows = Delivery.objects.filter(id__in=ids)
+    done = rows.filter(state=Delivery.State.SUCCEEDED)
+    last = done.aggregate(last=Max("updated_at"))["last"]
+    seconds = (last - committed).total_seconds() if last else 0
+    stats = _receiver_stats()
+    r.update(
+        forward_per_s=round(done.count() / seconds, 1) if seconds > 0 else None,
+        forward_n=n,
+        forward_unfinished=n - done.count(),
+        forward_attempts=DeliveryAttempt.objects.filter(delivery_id__in=ids).count(),
+        forward_receiver_ids=stats["distinct_ids"],
+    )
+    if stats["distinct_ids"] != n:
+        bench.notes.append(f"forward: the receiver verified {stats['distinct_ids']} of {n}")
+
+    bench.sampler.phase = "forward-floor"
+    _receiver_reset(bench)
+    floor = subprocess.run(  # noqa: S603
+        [
+            sys.executable,
+            "-m",
+            "bench.forward_floor",
+            f"{RECEIVER_URL}/hooks/",
+            str(n),
+            "--processes",
+            "2",
+        ],
+        env={**conf.base_env(), "RECEIVER_SECRET": bench.receiver_secret},
+        cwd=conf.ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    result = json.loads(floor.stdout.strip().splitlines()[-1])
+    stats = _receiver_stats()
+    if result["failures"] or stats["distinct_ids"] != n:
+        bench.notes.append(
+            f"forward floor: {result['failures']} failures, receiver verified "
+            f"{stats['distinct_ids']} of {n}"
+        )
+    r["forward_floor_per_s"] = result["per_s"]
+    print(
+        f"  forwarding: {r['forward_per_s']}/s, requests loop x2: {result['per_s']}/s", flush=True
+    )
+
+
+# ---------------------------------------------------------------- onboarding
+def phase_onboarding(bench: Bench) -> None:
+    from bench import onboarding_run
+
+    onboarding_run.run(bench)
+
+
+# ---------------------------------------------------------------- send
+def phase_send(bench: Bench) -> None:
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        reverse("messaging:message-list", kwargs={"auth_id": "MA000000000000000000"})
+    except NoReverseMatch:
+        bench.results["send_rps"] = None
+        bench.notes.append(
+            "send: POST /v1/Account/{auth_id}/Message/ does not exist yet "
+            "(issue 7); send_rps is null"
+        )
+        return
+    from bench import send_run
+
+    send_run.run(bench)

@@ -1,0 +1,305 @@
+"""The results: the table (each figure beside its same-run floor and target), the JSON, the plot,
+and the generated part of docs/benchmarks.md (between its `bench:results` markers; the text
+around them is written by hand and kept).
+"""
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+START = "<!-- bench:results:start -->"
+END = "<!-- bench:results:end -->"
+
+
+@dataclass(frozen=True)
+class Row:
+    figure: str
+    value: str
+    floor: str
+    ratio: str
+    target: str
+    met: str  # "yes", "no", "stretch" (the stretch goal too) or "n/a"
+
+
+def _num(value: Any, digits: int = 0) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def _ratio(a: Any, b: Any) -> float | None:
+    if not isinstance(a, int | float) or not isinstance(b, int | float) or not b:
+        return None
+    return round(a / b, 2)
+
+
+def _verdict(ok: bool | None, stretch: bool | None = None) -> str:
+    if ok is None:
+        return "n/a"
+    if ok and stretch:
+        return "yes (stretch too)"
+    return "yes" if ok else "no"
+
+
+def _at_least(ratio: float | None, goal: float) -> bool | None:
+    return None if ratio is None else ratio >= goal
+
+
+def rows(r: dict[str, Any]) -> list[Row]:
+    """The table, from the results dictionary (the JSON)."""
+    ingest = _ratio(r.get("ingest_rps"), r.get("ingest_floor_rps"))
+    vs_pywa = _ratio(r.get("ingest_rps"), r.get("pywa_rps"))
+    forward = _ratio(r.get("forward_per_s"), r.get("forward_floor_per_s"))
+    send = _ratio(r.get("send_rps"), r.get("ingest_floor_rps"))
+    p99 = r.get("ingest_p99_ms")
+    sent, stored = r.get("events_sent"), r.get("events_stored")
+    lost = r.get("events_lost")
+    return [
+        Row(
+            "Webhook ingest, req/s (signed, stored, 32 conn.)",
+            _num(r.get("ingest_rps")),
+            f"reference view {_num(r.get('ingest_floor_rps'))}",
+            _num(ingest, 2),
+            ">= 0.9x",
+            _verdict(_at_least(ingest, 0.9)),
+        ),
+        Row(
+            "  same, against pywa on FastAPI (stretch)",
+            _num(r.get("ingest_rps")),
+            f"pywa {_num(r.get('pywa_rps'))}",
+            _num(vs_pywa, 2),
+            ">= 1.0x (stretch)",
+            _verdict(_at_least(vs_pywa, 1.0)),
+        ),
+        Row(
+            f"Ingest p99 ms at half the floor's rate ({_num(r.get('paced_rps'))} req/s)",
+            _num(p99, 1),
+            "",
+            "",
+            "< 250 ms",
+            _verdict(None if p99 is None else p99 < 250),
+        ),
+        Row(
+            "Events stored / distinct events acknowledged",
+            f"{_num(stored)} / {_num(sent)}",
+            "",
+            "",
+            "0 lost",
+            _verdict(None if lost is None else lost == 0),
+        ),
+        Row(
+            "Forwarding, signed deliveries/s (2 worker processes)",
+            _num(r.get("forward_per_s")),
+            f"requests loop x2 {_num(r.get('forward_floor_per_s'))}",
+            _num(forward, 2),
+            ">= 0.5x (stretch 0.8x)",
+            _verdict(_at_least(forward, 0.5), _at_least(forward, 0.8)),
+        ),
+        Row(
+            "Message send API, accepted/s",
+            _num(r.get("send_rps")),
+            f"reference view {_num(r.get('ingest_floor_rps'))}",
+            _num(send, 2),
+            ">= 0.9x",
+            _verdict(_at_least(send, 0.9)),
+        ),
+        Row(
+            f"Onboarding: {_num(r.get('onboarding_count'))} signups, 100 ms per Graph call, "
+            "total s",
+            _num(r.get("onboarding_total_s"), 1),
+            "",
+            "",
+            "all active, no step twice",
+            _verdict(
+                None
+                if r.get("onboarding_all_active") is None
+                else bool(r.get("onboarding_all_active"))
+                and r.get("onboarding_steps_repeated") == 0
+            ),
+        ),
+        Row(
+            "  platform's own ms per onboarding beyond injected latency",
+            _num(r.get("onboarding_own_ms_per_signup"), 1),
+            "",
+            "",
+            "reported",
+            "n/a",
+        ),
+        Row(
+            "Peak RSS, one web worker, MB",
+            _num(r.get("web_worker_rss_peak_mb"), 1),
+            "",
+            "",
+            "reported",
+            "n/a",
+        ),
+        Row(
+            "Peak RSS, one Celery worker process, MB",
+            _num(r.get("celery_worker_rss_peak_mb"), 1),
+            "",
+            "",
+            "reported",
+            "n/a",
+        ),
+    ]
+
+
+def markdown_table(table: list[Row]) -> str:
+    lines = [
+        "| figure | value | floor (same run) | ratio | target | met |",
+        "|---|---:|---|---:|---|---|",
+    ]
+    lines += [
+        f"| {r.figure} | {r.value} | {r.floor} | {r.ratio} | {r.target} | {r.met} |" for r in table
+    ]
+    return "\n".join(lines)
+
+
+def text_table(table: list[Row]) -> str:
+    headers = ("figure", "value", "floor (same run)", "ratio", "target", "met")
+    cells = [headers, *[(r.figure, r.value, r.floor, r.ratio, r.target, r.met) for r in table]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    out = []
+    for n, row in enumerate(cells):
+        out.append(
+            "  ".join(
+                c.ljust(w) if i in (0, 2, 4, 5) else c.rjust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
+        if n == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+def details_table(r: dict[str, Any]) -> str:
+    """The supporting figures: every phase's own numbers."""
+
+    def line(name: str, key: str, digits: int = 0, unit: str = "") -> str:
+        return f"| {name} | {_num(r.get(key), digits)}{unit} |"
+
+    lines = [
+        "| supporting figure | value |",
+        "|---|---:|",
+        line("reference view p50 / p99 ms at saturation", "ingest_floor_p99_ms", 1),
+        line("platform ingest p50 ms at saturation", "ingest_sat_p50_ms", 1),
+        line("platform ingest p99 ms at saturation", "ingest_sat_p99_ms", 1),
+        line("pywa p99 ms at saturation", "pywa_p99_ms", 1),
+        line("paced run: requests sent (10 % are Meta-style repeats)", "paced_requests"),
+        line("paced run: achieved req/s", "paced_achieved_rps", 1),
+        line("paced run: p50 ms", "paced_p50_ms", 1),
+        line("backlog after saturation: events", "backlog_events"),
+        line("backlog processed and delivered, events/s", "backlog_per_s", 1),
+        line("end to end: distinct webhook-ids verified", "receiver_distinct_ids"),
+        line("end to end: receiver signature failures", "receiver_refused"),
+        line("forwarding: deliveries / attempts recorded", "forward_attempts"),
+        line("forwarding: deliveries not succeeded", "forward_unfinished"),
+        line("onboarding: onboardings that reached active", "onboarding_active"),
+        line("onboarding: steps run more than once", "onboarding_steps_repeated"),
+        line("onboarding: Graph calls made", "onboarding_graph_calls"),
+        line("run wall time s", "wall_s", 1),
+    ]
+    rss = r.get("rss_by_phase") or {}
+    if rss:
+        lines += [
+            "",
+            "| phase | peak RSS web worker MB | peak RSS Celery process MB |",
+            "|---|---:|---:|",
+        ]
+        lines += [
+            f"| {phase} | {_num(p.get('web'), 1)} | {_num(p.get('celery'), 1)} |"
+            for phase, p in rss.items()
+        ]
+    return "\n".join(lines)
+
+
+def write_json(path: Path, r: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(r, indent=2, sort_keys=True) + "\n")
+
+
+def plot(path: Path, r: dict[str, Any]) -> bool:
+    """Each figure beside its floor (left) and as a ratio against its target (right)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    pairs = [
+        ("ingest\nvs reference", "ingest_rps", "ingest_floor_rps", 0.9),
+        ("ingest\nvs pywa", "ingest_rps", "pywa_rps", 1.0),
+        ("forwarding\nvs requests x2", "forward_per_s", "forward_floor_per_s", 0.5),
+        ("send API\nvs reference", "send_rps", "ingest_floor_rps", 0.9),
+    ]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    xs = range(len(pairs))
+    ours = [r.get(a) or 0 for _, a, _, _ in pairs]
+    floors = [r.get(b) or 0 for _, _, b, _ in pairs]
+    left.bar([x - 0.2 for x in xs], floors, 0.4, label="floor (same run)", color="#9aa5b1")
+    left.bar([x + 0.2 for x in xs], ours, 0.4, label="platform", color="#2f6fde")
+    left.set_xticks(list(xs), [p[0] for p in pairs], fontsize=8)
+    left.set_ylabel("per second")
+    left.set_title("Throughput beside its floor")
+    left.legend(fontsize=8)
+    ratios = [_ratio(r.get(a), r.get(b)) or 0 for _, a, b, _ in pairs]
+    colors = [
+        "#2e9d5b" if q >= goal else "#d1495b"
+        for q, (_, _, _, goal) in zip(ratios, pairs, strict=True)
+    ]
+    right.bar(list(xs), ratios, 0.5, color=colors)
+    for x, (_, _, _, goal) in zip(xs, pairs, strict=True):
+        right.hlines(goal, x - 0.35, x + 0.35, colors="black", linestyles="dashed")
+    right.set_xticks(list(xs), [p[0] for p in pairs], fontsize=8)
+    right.set_ylabel("ratio to floor (dashed: target)")
+    right.set_title("Ratio to floor")
+    fig.suptitle(f"bench/run {r.get('mode', '')} · {r.get('started_at', '')}", fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+_SKELETON = """# Benchmarks
+
+`bench/run` measures the platform's hot paths against floors measured in the same run.
+
+{start}
+{end}
+"""
+
+
+def write_docs(
+    path: Path,
+    r: dict[str, Any],
+    *,
+    plot_name: str | None,
+    environment: Callable[[dict[str, Any]], str],
+) -> None:
+    text = path.read_text() if path.exists() else _SKELETON.format(start=START, end=END)
+    if START not in text or END not in text:
+        text = text.rstrip() + f"\n\n{START}\n{END}\n"
+    generated = [
+        f"Last run: {r.get('started_at')} ({r.get('mode')}, {r.get('wall_s')} s, "
+        f"commit {r.get('commit')}).",
+        "",
+        markdown_table(rows(r)),
+        "",
+    ]
+    if plot_name:
+        generated += [
+            f"![Each figure beside its floor, and its ratio to the target]({plot_name})",
+            "",
+        ]
+    generated += [details_table(r), "", environment(r)]
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    path.write_text(f"{head}{START}\n" + "\n".join(generated).rstrip() + f"\n{END}{tail}")
