@@ -31,6 +31,7 @@ Sender = Callable[[str, bytes, dict[str, str]], int]
 _IDLE_WAIT_S = 30.0
 _lock = threading.Lock()
 _wakeup = threading.Event()
+_stopping = threading.Event()
 _thread: threading.Thread | None = None
 
 
@@ -165,8 +166,20 @@ def _next_due() -> datetime | None:
     return min(candidates) if candidates else None
 
 
+def stop(timeout: float = 5.0) -> None:
+    """Stop this process's dispatcher thread, if any (tests switching back to manual)."""
+    global _thread
+    with _lock:
+        thread, _thread = _thread, None
+    if thread is not None:
+        _stopping.set()
+        _wakeup.set()
+        thread.join(timeout)
+        _stopping.clear()
+
+
 def _run() -> None:
-    while True:
+    while not _stopping.is_set() and settings.SANDBOX_WEBHOOK_DISPATCH == "thread":
         _wakeup.clear()
         wait = _IDLE_WAIT_S
         try:

@@ -3,6 +3,7 @@
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,6 +15,8 @@ from django.conf import settings
 from django.test import Client
 
 from sandbox import clock
+from sandbox.selectors import sandbox_calls
+from sandbox.services import dispatch
 from sandbox.testing import simulate_signup
 
 VERSION = "v26.0"
@@ -25,6 +28,7 @@ def _sandbox_defaults(settings: Any) -> Iterator[None]:
     """Webhooks only on flush; the clock back at wall time after each test."""
     settings.SANDBOX_WEBHOOK_DISPATCH = "manual"
     yield
+    dispatch.stop()
     clock.reset()
 
 
@@ -169,6 +173,15 @@ def _handler(server_state: CallbackServer) -> type[BaseHTTPRequestHandler]:
             self._answer(server_state.post_status, b"ok")
 
     return Handler
+
+
+def wait_for_call(endpoint: str, timeout: float = 5.0) -> None:
+    """Wait until the live server has logged a call (it may still be holding the request)."""
+    deadline = time.monotonic() + timeout
+    while not sandbox_calls(endpoint=endpoint).exists():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {endpoint} call was logged")
+        time.sleep(0.05)
 
 
 def free_port() -> int:

@@ -10,7 +10,7 @@ from django.test import Client
 from sandbox.models import SandboxFault
 from sandbox.selectors import sandbox_calls
 from sandbox.testing import clear_faults, inject_fault, simulate_signup
-from tests.sandbox.conftest import Onboarded, registered
+from tests.sandbox.conftest import Onboarded, registered, wait_for_call
 
 REGISTER = {"messaging_product": "whatsapp", "pin": "123456"}
 
@@ -145,7 +145,7 @@ def test_a_timeout_with_effect_registers_although_the_caller_never_hears(live_si
             headers=headers,
             timeout=0.3,
         )
-    time.sleep(1.0)  # the server finishes holding the request
+    wait_for_call("phone_number.register")  # the server finished holding the request
     phone = requests.get(
         f"{base}/sandbox/graph/v26.0/{signup['phone_number_id']}",
         params={"fields": "status"},
