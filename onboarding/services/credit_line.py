@@ -8,6 +8,7 @@ from django.conf import settings
 
 from onboarding.graph import GraphClient
 from onboarding.graph.client import CREDIT_LINE_CURRENCIES
+from onboarding.graph.types import CreditAllocation
 from onboarding.models import OnboardingStep, WhatsAppBusinessAccount
 from onboarding.services.faults import crash_point
 from onboarding.services.meta import graph_client_for_system, graph_client_for_waba
@@ -29,22 +30,21 @@ def _save_allocation(waba: WhatsAppBusinessAccount, allocation_config_id: str) -
     waba.save(update_fields=["allocation_config_id", "updated_at"])
 
 
-def _find_attached(system: GraphClient, waba: WhatsAppBusinessAccount) -> str:
-    """An allocation of ours already funding this WABA (a share whose answer we lost), or ''."""
+def _find_attached(system: GraphClient, waba: WhatsAppBusinessAccount) -> CreditAllocation | None:
+    """An allocation of ours already funding this WABA (a share whose answer we lost)."""
     allocations = system.list_credit_allocations(
         settings.META_CREDIT_LINE_ID, receiving_business_id=waba.business_id
     )
     live = [a for a in allocations if a.request_status != "DELETED"]
     if not live:
-        return ""
+        return None
     funding_id = _funding_id(waba)
     for allocation in live:
-        credential = allocation.receiving_credential_id or (
-            system.get_credit_allocation(allocation.id).receiving_credential_id
-        )
-        if funding_id and credential == funding_id:
-            return allocation.id
-    return ""
+        if not allocation.receiving_credential_id:
+            allocation = system.get_credit_allocation(allocation.id)
+        if funding_id and allocation.receiving_credential_id == funding_id:
+            return allocation
+    return None
 
 
 def waba_credit_line_share(*, step: OnboardingStep, in_doubt: bool) -> StepOutcome:
@@ -66,8 +66,9 @@ def waba_credit_line_share(*, step: OnboardingStep, in_doubt: bool) -> StepOutco
     system = graph_client_for_system()
     if not waba.allocation_config_id and in_doubt:
         found = _find_attached(system, waba)
-        if found:
-            _save_allocation(waba, found)
+        if found is not None:  # verified by the lookup itself
+            _save_allocation(waba, found.id)
+            return _verified(waba, found)
     if not waba.allocation_config_id:
         shared = system.share_credit_line(
             settings.META_CREDIT_LINE_ID, waba_id=waba.waba_id, currency=waba.currency
@@ -87,6 +88,10 @@ def _verify(system: GraphClient, waba: WhatsAppBusinessAccount) -> StepOutcome:
             f"(receiving credential {allocation.receiving_credential_id or 'none'}, "
             f"primary_funding_id {funding_id or 'none'})."
         )
+    return _verified(waba, allocation)
+
+
+def _verified(waba: WhatsAppBusinessAccount, allocation: CreditAllocation) -> StepOutcome:
     return StepOutcome(
         result={
             "allocation_config_id": waba.allocation_config_id,
