@@ -40,12 +40,10 @@ def post_meta(
     signature: str | None = None,
 ) -> Any:
     body = encode(document)
-    headers = {}
     if signature is None:
         signature = meta_signature(body, secret or settings.META_APP_SECRET[0])
-    if signature:
-        headers["HTTP_X_HUB_SIGNATURE_256"] = signature
-    return client.post(path, data=body, content_type="application/json", **headers)
+    headers = {"X-Hub-Signature-256": signature} if signature else {}
+    return client.post(path, data=body, content_type="application/json", headers=headers)
 
 
 def make_waba(
