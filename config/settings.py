@@ -329,15 +329,74 @@ SANDBOX_HANDSHAKE_TIMEOUT_S = env.float("SANDBOX_HANDSHAKE_TIMEOUT_S", default=5
 # How long a "timeout" fault holds a request when the fault names no latency.
 SANDBOX_TIMEOUT_FAULT_S = env.float("SANDBOX_TIMEOUT_FAULT_S", default=GRAPH_API_TIMEOUT_S + 5)
 
+# ---------------------------------------------------------------- OPERATIONS
+# Health, logs, limits and shutdown (issue 9); docs/operations.md explains each setting.
+# Every request gets an id (X-Request-Id, kept when sane, echoed) on its log lines and one access
+# line; a body over its path's cap gets 413 before anything reads it (config/middleware.py).
+MIDDLEWARE.insert(0, "config.middleware.RequestIdMiddleware")
+MIDDLEWARE.insert(1, "config.middleware.BodySizeLimitMiddleware")
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024)  # /v1/; /webhooks/: above
+# Per-Tech-Provider API rate limit, sustained and burst (onboarding/api/throttling.py); 0 = off.
+API_RATE_LIMIT_PER_S = env.float("API_RATE_LIMIT_PER_S", default=50.0)
+API_RATE_LIMIT_BURST = env.int("API_RATE_LIMIT_BURST", default=100)
+# /healthz: each live check (database, broker, heartbeats) answers within this or has failed.
+HEALTHZ_TIMEOUT_S = env.float("HEALTHZ_TIMEOUT_S", default=2.0)
+# Heartbeats (config/heartbeat.py) need a cache every process can read; the default cache is
+# per-process memory on the embedded default, so that mode gets a file cache instead.
+OPS_CACHE = "ops"
+CACHES[OPS_CACHE] = (
+    CACHES["default"]
+    if REDIS_URL
+    else {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(VAR_DIR / "ops-cache"),
+    }
+)
+WORKER_HEARTBEAT_INTERVAL_S = env.float("WORKER_HEARTBEAT_INTERVAL_S", default=30.0)
+WORKER_HEARTBEAT_STALE_S = env.float(
+    "WORKER_HEARTBEAT_STALE_S", default=3 * WORKER_HEARTBEAT_INTERVAL_S
+)
+CELERY_BEAT_SCHEDULE["ops-beat-heartbeat"] = {  # every WORKER_HEARTBEAT_INTERVAL_S (30 s)
+    "task": "ops.beat_heartbeat",
+    "schedule": WORKER_HEARTBEAT_INTERVAL_S,
+    "options": {"expires": WORKER_HEARTBEAT_INTERVAL_S},  # a late tick is a missed tick
+}
+# SIGTERM to a worker is a warm shutdown: running tasks finish, nothing new starts. Where the
+# platform SIGKILLs soon after SIGTERM, set REMAP_SIGTERM=SIGQUIT and this a little under its
+# grace period: tasks get that long, then unfinished ones go back to the queue (acks_late).
+# https://docs.celeryq.dev/en/stable/userguide/workers.html#soft-shutdown
+CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = env.float("CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT", default=0.0)
+# json: one object per line (production); plain: readable lines (development).
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "plain"):
+    raise ImproperlyConfigured("LOG_FORMAT must be json or plain")
+
 # ---------------------------------------------------------------- LOGGING
+# Every handler adds the bound ids (request, task, Tech Provider, WABA) and removes secrets; see
+# config/logging.py. Celery workers use this too (config/celery.py, setup_logging).
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    "filters": {
+        "context": {"()": "config.logging.ContextFilter"},
+        "redact": {"()": "config.logging.RedactSecretsFilter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "json": {"()": "config.logging.JsonFormatter"},
+        "plain": {"()": "config.logging.PlainFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context", "redact"],
+        },
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        # Django's own console and mail_admins handlers would write a second, unfiltered copy.
+        "django": {"handlers": [], "level": LOG_LEVEL},
+        "django.db.backends": {"level": "WARNING"},
+    },
 }

@@ -4,8 +4,11 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
+from config import health
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("healthz", health.healthz, name="healthz"),
     path("v1/Account/<str:auth_id>/", include("onboarding.urls")),
     path("v1/Account/<str:auth_id>/", include("messaging.urls")),
     path("", include("messaging.webhook_urls")),

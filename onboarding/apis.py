@@ -13,6 +13,7 @@ from onboarding.api.auth import TechProviderBasicAuthentication, tech_provider_o
 from onboarding.api.errors import request_api_id
 from onboarding.api.idempotency import idempotent
 from onboarding.api.pagination import paginate
+from onboarding.api.throttling import TechProviderRateThrottle
 from onboarding.errors import NotFound
 from onboarding.models import Onboarding
 from onboarding.serializers import WabaDetailOutput, WabaOutput, waba_resource_uri
@@ -35,6 +36,7 @@ class TechProviderApi(APIView):
 
     authentication_classes = [TechProviderBasicAuthentication]
     permission_classes = [WhatsAppAccess]
+    throttle_classes = [TechProviderRateThrottle]
 
     def finalize_response(
         self, request: Request, response: Response, *args: Any, **kwargs: Any

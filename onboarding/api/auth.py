@@ -19,6 +19,7 @@ from django.core.cache import cache
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
+from config.logging import bind
 from onboarding import crypto, selectors
 from onboarding.api.errors import Throttled
 from onboarding.models import AUTH_ID_REGEX, TechProvider
@@ -94,6 +95,7 @@ class TechProviderBasicAuthentication(authentication.BaseAuthentication):
         if tech_provider is None or tech_provider.auth_id != path_auth_id:
             _record_failure(throttle_key)
             raise exceptions.AuthenticationFailed()
+        bind(auth_id=tech_provider.auth_id)
         return tech_provider, None
 
     def authenticate_header(self, request: Request) -> str:
