@@ -34,7 +34,8 @@ ALERT_KINDS = {
 OFFBOARDING_KINDS = {"PARTNER_REMOVED"}
 
 
-def _str(value: Any, limit: int = 255) -> str:
+def text(value: Any, limit: int = 255) -> str:
+    """A string or number from Meta's JSON as text of at most `limit` characters, else ""."""
     return (
         str(value)[:limit] if isinstance(value, str | int) and not isinstance(value, bool) else ""
     )
@@ -44,7 +45,7 @@ def message_status_apply(
     *, waba: WhatsAppBusinessAccount | None, phone_number_id: str, status: dict[str, Any]
 ) -> bool:
     """Move a message's status forward (never back); True when this status was new for it."""
-    wamid, name = _str(status.get("id"), 128), _str(status.get("status"), 16)
+    wamid, name = text(status.get("id"), 128), text(status.get("status"), 16)
     if not wamid or name not in RANK:
         return False
     errors = status.get("errors") if isinstance(status.get("errors"), list) else []
@@ -55,8 +56,8 @@ def message_status_apply(
         "rank": RANK[name],
         "status_at": unix_time(status.get("timestamp")),
         "error_code": error.get("code") if isinstance(error.get("code"), int) else None,
-        "error_title": _str(error.get("title"), 500),
-        "pricing_category": _str(pricing.get("category"), 32),
+        "error_title": text(error.get("title"), 500),
+        "pricing_category": text(pricing.get("category"), 32),
     }
     row, created = MessageStatus.objects.get_or_create(
         wamid=wamid,
@@ -64,8 +65,8 @@ def message_status_apply(
             **fields,
             "waba": waba,
             "phone_number_id": phone_number_id,
-            "recipient_id": _str(status.get("recipient_id"), 64),
-            "biz_opaque_callback_data": _str(status.get("biz_opaque_callback_data"), 512),
+            "recipient_id": text(status.get("recipient_id"), 64),
+            "biz_opaque_callback_data": text(status.get("biz_opaque_callback_data"), 512),
         },
     )
     if created:
@@ -81,7 +82,7 @@ def conversation_window_extend(
     *, waba: WhatsAppBusinessAccount | None, phone_number_id: str, message: dict[str, Any]
 ) -> None:
     """An inbound message opens or extends the 24-hour window of (number, customer)."""
-    wa_id = _str(message.get("from") or message.get("from_user_id"), 64)
+    wa_id = text(message.get("from") or message.get("from_user_id"), 64)
     if not phone_number_id or not wa_id:
         return
     now = timezone.now()
@@ -89,7 +90,7 @@ def conversation_window_extend(
     values = {
         "last_inbound_at": at,
         "expires_at": at + WINDOW,
-        "last_message_id": _str(message.get("id"), 128),
+        "last_message_id": text(message.get("id"), 128),
         "waba": waba,
     }
     row, created = ConversationWindow.objects.get_or_create(
@@ -109,16 +110,16 @@ def _template_changes(field: str, value: dict[str, Any]) -> tuple[str, dict[str,
         if isinstance(info, dict) and info.get("reason"):
             reason = info.get("reason")
         changes = {
-            "status": _str(value.get("event"), 32),
-            "status_reason": _str(reason, 2000) if reason not in (None, "NONE") else "",
+            "status": text(value.get("event"), 32),
+            "status_reason": text(reason, 2000) if reason not in (None, "NONE") else "",
         }
         if value.get("message_template_category"):
-            changes["category"] = _str(value.get("message_template_category"), 32)
+            changes["category"] = text(value.get("message_template_category"), 32)
         return "status_updated_at", changes
     if field == "template_category_update":
-        return "category_updated_at", {"category": _str(value.get("new_category"), 32)}
+        return "category_updated_at", {"category": text(value.get("new_category"), 32)}
     if field == "message_template_quality_update":
-        return "quality_updated_at", {"quality_score": _str(value.get("new_quality_score"), 16)}
+        return "quality_updated_at", {"quality_score": text(value.get("new_quality_score"), 16)}
     return "", {}
 
 
@@ -126,15 +127,15 @@ def template_update_apply(
     *, waba: WhatsAppBusinessAccount, field: str, value: dict[str, Any], at: datetime | None
 ) -> None:
     """Keep the template's status, category and quality at the latest Meta reported."""
-    template_id = _str(value.get("message_template_id"), 32)
+    template_id = text(value.get("message_template_id"), 32)
     column, changes = _template_changes(field, value)
     changes = {k: v for k, v in changes.items() if v or k == "status_reason"}
     if not template_id or not column:
         return
     at = at or timezone.now()
     names = {
-        "name": _str(value.get("message_template_name"), 512),
-        "language": _str(value.get("message_template_language"), 16),
+        "name": text(value.get("message_template_name"), 512),
+        "language": text(value.get("message_template_language"), 16),
     }
     row, created = MessageTemplate.objects.get_or_create(
         template_id=template_id,
@@ -156,7 +157,7 @@ def phone_limits_apply(*, waba: WhatsAppBusinessAccount, field: str, value: dict
 
     Writes the onboarding PhoneNumber fields that only Meta's webhooks and reads keep current.
     """
-    tier = _str(value.get("max_daily_conversations_per_business"), 32)
+    tier = text(value.get("max_daily_conversations_per_business"), 32)
     if not tier:
         return 0
     numbers = onboarding_selectors.phone_numbers_of_waba(waba)
@@ -171,7 +172,7 @@ def account_update_apply(
     *, event: WebhookEvent, waba: WhatsAppBusinessAccount, value: dict[str, Any]
 ) -> WabaAlert | None:
     """Record bans, violations, restrictions and removals; PARTNER_REMOVED offboards the WABA."""
-    kind = _str(value.get("event"), 64)
+    kind = text(value.get("event"), 64)
     if kind not in ALERT_KINDS:
         return None
     alert, created = WabaAlert.objects.get_or_create(

@@ -15,17 +15,19 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from messaging.meta_events import event_value
 from messaging.models import Delivery, WebhookEvent, WebhookPayload
+from messaging.services.batch_effects import BatchEffects
 from messaging.services.deliveries import deliveries_save, delivery_for_event
 from messaging.services.effects import event_effects_apply
 from messaging.services.nudge import PROCESS_EVENTS, nudge
 from messaging.services.routing import Router
 from onboarding import selectors as onboarding_selectors
+from onboarding.models import WhatsAppBusinessAccount
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +55,36 @@ def _documents(events: list[WebhookEvent]) -> dict[int, Any]:
     return documents
 
 
+Routed = tuple[WebhookEvent, Any, WhatsAppBusinessAccount]
+
+
+def _apply_one(event: WebhookEvent, value: Any, waba: WhatsAppBusinessAccount) -> None:
+    try:
+        with transaction.atomic():
+            event_effects_apply(event, value, waba)
+    except Exception as error:  # one bad event must not block its batch forever
+        logger.exception("event %s could not be applied", event.event_id)
+        event.note = f"Applying it failed: {type(error).__name__}; it is still forwarded."
+
+
+def _apply_batch(batch: BatchEffects, batched: list[Routed]) -> None:
+    """Statuses and windows of the whole batch at once; event by event if that fails."""
+    try:
+        with transaction.atomic():
+            batch.apply()
+    except DatabaseError:
+        logger.exception("batched effects failed; applying them one event at a time")
+        for event, value, waba in batched:
+            _apply_one(event, value, waba)
+
+
 def _process_one(
-    event: WebhookEvent, document: Any, router: Router, deliveries: list[Delivery]
+    event: WebhookEvent,
+    document: Any,
+    router: Router,
+    batch: BatchEffects,
+    batched: list[Routed],
+    deliveries: list[Delivery],
 ) -> None:
     now = timezone.now()
     event.attempts += 1
@@ -69,12 +99,10 @@ def _process_one(
         event.state = State.PARKED
         event.note = "No WABA we know matches this event yet; it waits for one."
         return
-    try:
-        with transaction.atomic():
-            event_effects_apply(event, value, waba)
-    except Exception as error:  # one bad event must not block its batch forever
-        logger.exception("event %s could not be applied", event.event_id)
-        event.note = f"Applying it failed: {type(error).__name__}; it is still forwarded."
+    if batch.add(event, value, waba):
+        batched.append((event, value, waba))
+    else:
+        _apply_one(event, value, waba)
     event.state, event.processed_at = State.PROCESSED, now
     event.tech_provider_id, event.waba = waba.tech_provider_id, waba
     deliveries.append(delivery_for_event(event=event, value=value, waba=waba, now=now))
@@ -91,9 +119,11 @@ def _process_batch(limit: int) -> int:
         return 0
     documents = _documents(events)
     router = Router.for_events(events)
-    deliveries: list[Delivery] = []
+    batch, batched, deliveries = BatchEffects(), list[Routed](), list[Delivery]()
     for event in events:
-        _process_one(event, documents.get(event.payload_id or 0), router, deliveries)
+        document = documents.get(event.payload_id or 0)
+        _process_one(event, document, router, batch, batched, deliveries)
+    _apply_batch(batch, batched)
     WebhookEvent.objects.bulk_update(events, _UPDATED_FIELDS)
     deliveries_save(deliveries)
     return len(events)

@@ -29,6 +29,7 @@ from django.utils import timezone
 from messaging import signing
 from messaging.models import Delivery, DeliveryAttempt
 from messaging.outbound import Sender, SendResult
+from messaging.services.batch_effects import db_value
 from messaging.services.deliveries import NO_URL, retry_delay_s
 from messaging.services.endpoints import endpoint_disable, endpoint_health_record, signing_secrets
 from onboarding import selectors as onboarding_selectors
@@ -256,7 +257,9 @@ class Pump:
                 with transaction.atomic():
                     DeliveryAttempt.objects.bulk_create([_attempt_row(s) for s in results])
                     with connection.cursor() as cursor:
-                        cursor.executemany(_UPDATE_SQL, updates)
+                        cursor.executemany(
+                            _UPDATE_SQL, [tuple(db_value(v) for v in row) for row in updates]
+                        )
                 return
             except OperationalError:
                 if attempt == _WRITE_TRIES - 1:

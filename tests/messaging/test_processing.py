@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import responses
+from django.db import DatabaseError
 from django.test import Client
 from rest_framework.test import APIClient
 
@@ -21,6 +22,7 @@ from messaging.models import (
     WebhookEvent,
 )
 from messaging.services.alerts import waba_alert_handle
+from messaging.services.batch_effects import BatchEffects
 from messaging.services.processing import webhook_events_process, webhook_events_route_parked
 from onboarding.models import PhoneNumber, TechProvider, WhatsAppBusinessAccount
 from tests.conftest import Account, make_account
@@ -314,15 +316,28 @@ class TestEffects:
         assert WhatsAppBusinessAccount.objects.get().status == "offboarded"
         assert waba_alert_handle(alert_id=alert.pk) is False  # handled once
 
-    def test_an_event_whose_effect_fails_is_still_forwarded(
+    def test_if_the_batched_upsert_fails_events_are_applied_one_by_one(
         self, client: Client, account: Account, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        def boom(**kwargs: Any) -> bool:
-            raise RuntimeError("bad row")
+        def broken(self: BatchEffects) -> None:
+            raise DatabaseError("batch failed")
 
-        monkeypatch.setattr("messaging.services.effects.message_status_apply", boom)
+        monkeypatch.setattr(BatchEffects, "apply", broken)
         post_meta(client, fixture("status_delivered"))
         post_meta(client, fixture("messages_text"))
         assert webhook_events_process() == 2
+        assert MessageStatus.objects.get().status == "delivered"
+        assert ConversationWindow.objects.count() == 1
+
+    def test_an_event_whose_effect_fails_is_still_forwarded(
+        self, client: Client, account: Account, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        def boom(*args: Any, **kwargs: Any) -> None:
+            raise RuntimeError("bad row")
+
+        monkeypatch.setattr("messaging.services.processing.event_effects_apply", boom)
+        post_meta(client, fixture("account_update_disabled"))
+        post_meta(client, fixture("messages_text"))
+        assert webhook_events_process() == 2
         assert Delivery.objects.count() == 2
-        assert "RuntimeError" in WebhookEvent.objects.get(event_type="message.status").note
+        assert "RuntimeError" in WebhookEvent.objects.get(event_type="account_update").note
