@@ -22,7 +22,7 @@ from django.db.utils import load_backend
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 from kombu import Connection
 
 from config import heartbeat
@@ -186,7 +186,7 @@ def health_report() -> tuple[int, dict[str, Any]]:
 
 
 @never_cache
-@require_GET
+@require_safe
 def healthz(request: HttpRequest) -> JsonResponse:
     """200 while the database and broker answer; 503 otherwise. See docs/operations.md."""
     code, body = health_report()

@@ -2,8 +2,9 @@
 
 Every line carries the ids bound for the current request or Celery task: `request_id` (set by
 config.middleware), `task_id` and `task` (set by config.celery's signals), and whatever other code
-adds with `bind(auth_id=..., waba_id=...)`. The ids live in one ContextVar, so threads and tasks
-never see each other's. Nothing here imports Django: settings.LOGGING refers to it by path.
+adds with `bind(auth_id=..., waba_id=...)`; `scrub(value)` hides a known secret of the request.
+They live in one ContextVar, so threads and tasks never see each other's. Nothing here imports
+Django: settings.LOGGING refers to it by path.
 """
 
 import contextvars
@@ -11,6 +12,7 @@ import json
 import logging
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,13 +20,19 @@ REDACTED = "[REDACTED]"
 # The ids a log line may carry, in the order the plain format prints them.
 CONTEXT_FIELDS = ("request_id", "task_id", "task", "auth_id", "waba_id", "phone_number_id")
 
-_context: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar(
-    "log_context", default=None
-)
+
+@dataclass(frozen=True)
+class _Scope:
+    ids: Mapping[str, str] = field(default_factory=dict)
+    scrub: tuple[str, ...] = ()  # literal secrets of this request (e.g. a token in its path)
 
 
-def _current() -> Mapping[str, str]:
-    return _context.get() or {}
+_context: contextvars.ContextVar[_Scope | None] = contextvars.ContextVar("log_scope", default=None)
+ScopeToken = contextvars.Token[_Scope | None]
+
+
+def _current() -> _Scope:
+    return _context.get() or _Scope()
 
 
 # ---------------------------------------------------------------- context
@@ -34,21 +42,30 @@ def bind(**ids: object) -> None:
     """Add ids to every later log line of the current request or task (None and "" are skipped)."""
     added = {name: str(value) for name, value in ids.items() if value not in (None, "")}
     if added:
-        _context.set({**_current(), **added})
+        scope = _current()
+        _context.set(replace(scope, ids={**scope.ids, **added}))
 
 
 def bound() -> dict[str, str]:
     """The ids bound right now."""
-    return dict(_current())
+    return dict(_current().ids)
 
 
-def scope_open(**ids: object) -> contextvars.Token[Mapping[str, str] | None]:
+def scrub(*secrets: str) -> None:
+    """Replace these exact strings by [REDACTED] in every later line of this request or task."""
+    kept = tuple(s for s in secrets if len(s) >= 4)  # shorter ones would blank out ordinary text
+    if kept:
+        scope = _current()
+        _context.set(replace(scope, scrub=scope.scrub + kept))
+
+
+def scope_open(**ids: object) -> ScopeToken:
     """Start a fresh scope (a request, a task) holding only these ids; close it with the token."""
-    return _context.set({name: str(value) for name, value in ids.items() if value})
+    return _context.set(_Scope(ids={name: str(value) for name, value in ids.items() if value}))
 
 
-def scope_close(token: contextvars.Token[Mapping[str, str] | None]) -> None:
-    """End a scope: the ids bound in it, by whoever, are dropped."""
+def scope_close(token: ScopeToken) -> None:
+    """End a scope: the ids bound and secrets registered in it, by whoever, are dropped."""
     try:
         _context.reset(token)
     except ValueError:  # the token came from another Context (a thread hop): just clear
@@ -101,28 +118,45 @@ def _auth_value(match: re.Match[str]) -> str:
     return f"{scheme}{space}{REDACTED}" if _CREDENTIAL_LIKE.match(value) else match.group(0)
 
 
-def redact(text: str) -> str:
-    """The text with every known secret shape replaced by [REDACTED]."""
+def redact(text: str, scrubbed: tuple[str, ...] = ()) -> str:
+    """The text with every known secret shape, and the scope's scrubbed strings, redacted."""
+    for secret in _current().scrub + scrubbed:
+        text = text.replace(secret, REDACTED)
     text = _AUTH_VALUE.sub(_auth_value, text)
     for pattern, replacement in _REDACTIONS:
         text = pattern.sub(replacement, text)
     return text
 
 
-def _is_secret_key(name: str) -> bool:
+def is_secret_key(name: str) -> bool:
+    """Whether values under this name are secret (token, secret, password, pin, ...)."""
     return re.fullmatch(rf"(?i)(?:{_SECRET_KEY})", name) is not None
 
 
-def _redact_value(name: str, value: Any) -> Any:
-    if _is_secret_key(name):
+def _redact_value(name: str, value: Any, scrubbed: tuple[str, ...]) -> Any:
+    if is_secret_key(name):
         return REDACTED
     if isinstance(value, str):
-        return redact(value)
+        return redact(value, scrubbed)
     if isinstance(value, Mapping):
-        return {str(k): _redact_value(str(k), v) for k, v in value.items()}
+        return {str(k): _redact_value(str(k), v, scrubbed) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_redact_value("", v) for v in value]
-    return value
+        return [_redact_value("", v, scrubbed) for v in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return redact(str(value), scrubbed)  # e.g. Django's `request` extra: its repr has the URL
+
+
+def _request_of(record: logging.LogRecord) -> Any:
+    """The HttpRequest Django attaches to django.request lines; those are written after the
+    request's middleware (and so its log scope) has finished."""
+    return getattr(record, "request", None)
+
+
+def _path_secrets(record: logging.LogRecord) -> tuple[str, ...]:
+    match = getattr(_request_of(record), "resolver_match", None)
+    kwargs = getattr(match, "kwargs", None) or {}
+    return tuple(str(v) for k, v in kwargs.items() if v and is_secret_key(k) and len(str(v)) >= 4)
 
 
 # Attributes every LogRecord has; anything else on a record came from `extra=`.
@@ -146,16 +180,17 @@ class RedactSecretsFilter(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact(record.getMessage())
+        scrubbed = _path_secrets(record)
+        record.msg = redact(record.getMessage(), scrubbed)
         record.args = None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = redact(record.exc_text)
+            record.exc_text = redact(record.exc_text, scrubbed)
         if record.stack_info:
-            record.stack_info = redact(record.stack_info)
+            record.stack_info = redact(record.stack_info, scrubbed)
         for name, value in _extras(record).items():
-            setattr(record, name, _redact_value(name, value))
+            setattr(record, name, _redact_value(name, value, scrubbed))
         return True
 
 
@@ -163,7 +198,10 @@ class ContextFilter(logging.Filter):
     """Copies the bound ids onto the record when it is emitted, in the emitting thread."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        for name, value in _current().items():
+        request_id = getattr(_request_of(record), "request_id", None)
+        if request_id and not hasattr(record, "request_id"):
+            record.request_id = request_id
+        for name, value in _current().ids.items():
             if not hasattr(record, name):
                 setattr(record, name, value)
         return True

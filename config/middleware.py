@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.handlers.wsgi import WSGIRequest
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from config.logging import scope_close, scope_open
+from config.logging import REDACTED, is_secret_key, scope_close, scope_open, scrub
 from onboarding.api.errors import error_body
 
 access_logger = logging.getLogger("config.request")
@@ -54,19 +54,35 @@ class RequestIdMiddleware:
         finally:
             scope_close(token)
 
+    def process_view(
+        self, request: HttpRequest, view: object, args: object, kwargs: dict[str, object]
+    ) -> None:
+        """Once the URL is resolved: keep secret path parts (a status token) out of every line."""
+        scrub(*(str(v) for name, v in kwargs.items() if v and is_secret_key(name)))
+
+
+def loggable_path(request: HttpRequest) -> str:
+    """The path without its query string (hub.verify_token, code) or secret path parts."""
+    path = request.path
+    match = getattr(request, "resolver_match", None)
+    for name, value in (match.kwargs if match else {}).items():
+        if value and is_secret_key(name):  # e.g. the Connect page's <status_token>
+            path = path.replace(str(value), REDACTED)
+    return path
+
 
 def _log_access(request: HttpRequest, response: HttpResponse, started: float) -> None:
     duration_ms = round((time.monotonic() - started) * 1000)
-    # The path only: query strings can carry tokens (hub.verify_token, code).
+    path = loggable_path(request)
     access_logger.info(
         "%s %s %s %dms",
         request.method,
-        request.path,
+        path,
         response.status_code,
         duration_ms,
         extra={
             "http_method": request.method,
-            "path": request.path,
+            "path": path,
             "status": response.status_code,
             "duration_ms": duration_ms,
         },

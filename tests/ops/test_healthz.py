@@ -88,6 +88,7 @@ def test_it_answers_503_when_the_broker_is_down(client: Client, alive: None, set
 
     assert status == 503
     assert body["checks"]["broker"]["ok"] is False
+    assert body["checks"]["broker"]["error"] == "OperationalError"
     assert body["checks"]["database"]["ok"] is True
     assert "hunter2" not in str(body)
     assert "127.0.0.1" not in str(body)
@@ -202,5 +203,6 @@ def test_it_reports_the_sandbox_and_warns_when_forced_on_in_production(
     ]
 
 
-def test_it_answers_only_get(client: Client) -> None:
+def test_it_answers_get_and_head_only(client: Client, alive: None) -> None:
+    assert client.head("/healthz").status_code == 200
     assert client.post("/healthz").status_code == 405

@@ -178,6 +178,21 @@ def test_the_request_id_is_taken_when_sane_and_echoed(client: Client, capture: C
     assert access[-1]["path"] == "/no-such-page/"
 
 
+@pytest.mark.django_db
+def test_secret_path_parts_and_query_strings_stay_out_of_access_lines(
+    client: Client, capture: Capture
+) -> None:
+    client.get("/connect/pub123/status/st-SECRET-4567/?hub.verify_token=vt-SECRET-89")
+
+    lines = capture.lines()
+    access = [line for line in lines if line["logger"] == "config.request"][-1]
+    assert access["path"] == "/connect/pub123/status/[REDACTED]/"
+    assert "SECRET" not in capture.text
+    django_lines = [line for line in lines if line["logger"] == "django.request"]
+    assert django_lines  # Django logs every 4xx/5xx, after the middleware is done
+    assert {line.get("request_id") for line in django_lines} == {access["request_id"]}
+
+
 @pytest.mark.parametrize(
     "offered", ["", "x" * 129, 'a" "level": "CRITICAL', "line\nbreak", "../../etc", "-leading"]
 )

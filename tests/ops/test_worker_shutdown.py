@@ -125,8 +125,11 @@ def counts(marks: redis.Redis, run_key: str) -> tuple[int, int]:
 
 
 def messages_left(broker: redis.Redis, queue: str) -> int:
-    """Messages still waiting in the queue or held unacknowledged by some worker."""
-    return int(broker.llen(queue)) + int(broker.hlen("unacked"))
+    """Messages of this queue still waiting, or held unacknowledged by some worker."""
+    # kombu keeps each unacknowledged message as [message, exchange, routing key]; other tests'
+    # killed workers may leave theirs behind, so count only this queue's.
+    held = [json.loads(raw) for raw in broker.hvals("unacked")]
+    return int(broker.llen(queue)) + sum(1 for _, _, key in held if key == queue)
 
 
 def test_sigterm_lets_a_running_task_finish_then_the_worker_exits(
