@@ -142,9 +142,7 @@ def _redact_value(name: str, value: Any, scrubbed: tuple[str, ...]) -> Any:
         return {str(k): _redact_value(str(k), v, scrubbed) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_redact_value("", v, scrubbed) for v in value]
-    if value is None or isinstance(value, bool | int | float):
-        return value
-    return redact(str(value), scrubbed)  # e.g. Django's `request` extra: its repr has the URL
+    return value  # other objects (Django's `request`) stay usable; JsonFormatter redacts them
 
 
 def _request_of(record: logging.LogRecord) -> Any:
@@ -237,7 +235,8 @@ class JsonFormatter(logging.Formatter):
             line["exception"] = record.exc_text
         if record.stack_info:
             line["stack"] = record.stack_info
-        return json.dumps(line, default=str, ensure_ascii=False)
+        scrubbed = _path_secrets(record)
+        return json.dumps(line, default=lambda o: redact(str(o), scrubbed), ensure_ascii=False)
 
 
 class PlainFormatter(logging.Formatter):
