@@ -75,19 +75,27 @@ class OnboardingEventOutput(serializers.ModelSerializer[OnboardingEvent]):
         fields = ["step", "from_status", "to_status", "reason", "detail", "actor", "created_at"]
 
 
+EVENTS_SHOWN = 100  # the newest audit rows; the whole trail is in admin
+
+
 class OnboardingOutput(serializers.ModelSerializer[Onboarding]):
     steps = serializers.SerializerMethodField()
     events = serializers.SerializerMethodField()
+    events_total = serializers.SerializerMethodField()
 
     class Meta:
         model = Onboarding
-        fields = ["status", "failure_reason", "completed_at", "steps", "events"]
+        fields = ["status", "failure_reason", "completed_at", "steps", "events", "events_total"]
 
     def get_steps(self, onboarding: Onboarding) -> Any:
         return OnboardingStepOutput(selectors.onboarding_steps(onboarding), many=True).data
 
     def get_events(self, onboarding: Onboarding) -> Any:
-        return OnboardingEventOutput(selectors.onboarding_events(onboarding), many=True).data
+        newest = selectors.onboarding_events(onboarding).reverse()[:EVENTS_SHOWN]
+        return OnboardingEventOutput(reversed(list(newest)), many=True).data
+
+    def get_events_total(self, onboarding: Onboarding) -> int:
+        return selectors.onboarding_events(onboarding).count()
 
 
 class WabaOutput(serializers.ModelSerializer[WhatsAppBusinessAccount]):

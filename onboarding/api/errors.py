@@ -8,7 +8,8 @@ import logging
 import uuid
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -63,6 +64,10 @@ def _message_for(exc: exceptions.APIException) -> str:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     request = context.get("request")
+    if isinstance(exc, Http404):  # Django's own, raised inside a DRF view
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
     if isinstance(exc, OnboardingError):
         return Response(error_body(request, exc.message), status=exc.status)
     if isinstance(exc, exceptions.APIException):

@@ -338,3 +338,19 @@ def test_coexistence_and_waba_only_signups_skip_registration_and_say_why(account
     )
     skipped = set(only_waba.steps.filter(status="skipped").values_list("name", flat=True))
     assert skipped == {"register_phone_number", "fetch_phone_number"}
+
+
+def test_the_detail_shows_the_newest_hundred_audit_rows_and_the_total(api, account):
+    from onboarding.models import OnboardingEvent
+
+    post(api, account, VALID)
+    onboarding = Onboarding.objects.get()
+    OnboardingEvent.objects.bulk_create(
+        OnboardingEvent(onboarding=onboarding, to_status="waiting", reason=f"r{i}")
+        for i in range(150)
+    )
+    body = api.get(account.url(f"WhatsApp/EmbeddedSignup/{VALID['waba_id']}/")).json()["onboarding"]
+    assert body["events_total"] == 151
+    assert len(body["events"]) == 100
+    assert body["events"][-1]["reason"] == "r149"
+    assert body["events"][0]["reason"] == "r50"

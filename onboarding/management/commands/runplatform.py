@@ -91,8 +91,6 @@ class Command(BaseCommand):
             "1",
             "--threads",
             str(threads),
-            "--access-logfile",
-            "-",
         ]
         return subprocess.Popen(command)  # noqa: S603 - fixed argv, no shell
 

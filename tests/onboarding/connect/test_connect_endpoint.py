@@ -290,3 +290,20 @@ def test_the_page_sends_a_strict_csp_with_a_nonce(browser, tp):
 
 def test_an_unknown_page_is_404(browser):
     assert browser.get("/connect/nope/").status_code == 404
+
+
+def test_an_unknown_page_in_the_json_endpoints_is_a_404_in_the_api_shape(browser):
+    for response in (
+        browser.get("/connect/nope/status/some-token/"),
+        browser.post("/connect/nope/signup/", "{}", content_type="application/json"),
+    ):
+        assert response.status_code in (403, 404)
+    status = browser.get("/connect/nope/status/some-token/")
+    assert status.status_code == 404
+    assert status.json()["error"] == "Resource not found."
+
+
+def test_an_unknown_status_token_is_a_404(browser, tp):
+    response = browser.get(f"/connect/{tp.public_id}/status/not-a-token/")
+    assert response.status_code == 404
+    assert response.json()["error"] == "Signup not found."
