@@ -92,7 +92,7 @@ class OnboardingOutput(serializers.ModelSerializer[Onboarding]):
 
     def get_events(self, onboarding: Onboarding) -> Any:
         newest = selectors.onboarding_events(onboarding).reverse()[:EVENTS_SHOWN]
-        return OnboardingEventOutput(reversed(list(newest)), many=True).data
+        return OnboardingEventOutput(list(newest)[::-1], many=True).data
 
     def get_events_total(self, onboarding: Onboarding) -> int:
         return selectors.onboarding_events(onboarding).count()
