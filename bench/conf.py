@@ -27,6 +27,9 @@ PORT_PYWA = 18402
 PORT_RECEIVER = 18403
 PORT_SANDBOX = 18404
 
+RECEIVER_URL = f"http://{HOST}:{PORT_RECEIVER}"
+PLATFORM_URL = f"http://{HOST}:{PORT_PLATFORM}"
+
 PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 DB_NAME = "platform_bench"
 DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
@@ -55,13 +58,14 @@ BENCH_DISPLAY_NUMBER = "15550001111"
 class Durations:
     """How long and how much each phase runs; `quick` is a seconds-long smoke."""
 
-    warm_s: float
-    measure_s: float
+    warm_s: int  # wrk takes whole seconds
+    measure_s: int
     paced_s: float
     forward_n: int
     onboardings: int
     drain_cap_s: float
     backlog_window_s: float  # how long the backlog phase drains before the rest is discarded
+    onboarding_cap_s: float
     max_rate: int  # bodies generated per wrk thread: max_rate * duration / threads
 
     @classmethod
@@ -74,6 +78,7 @@ class Durations:
             onboardings=200,
             drain_cap_s=150,
             backlog_window_s=30,
+            onboarding_cap_s=240,
             max_rate=5000,
         )
 
@@ -82,11 +87,12 @@ class Durations:
         return cls(
             warm_s=1,
             measure_s=2,
-            paced_s=3,
-            forward_n=300,
-            onboardings=10,
+            paced_s=2,
+            forward_n=200,
+            onboardings=5,
             drain_cap_s=30,
-            backlog_window_s=8,
+            backlog_window_s=6,
+            onboarding_cap_s=60,
             max_rate=5000,
         )
 
@@ -106,11 +112,11 @@ class Secrets:
     system_user_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
 
 
-def platform_env(s: Secrets, *, sandbox: bool = False) -> dict[str, str]:
+def platform_env(s: Secrets, *, meta: dict[str, str] | None = None) -> dict[str, str]:
     """Production-like settings: DEBUG off, every secret explicit, PostgreSQL and Redis.
 
-    With `sandbox` the Meta settings point at the sandbox server (SANDBOX_FORCE, since DEBUG is
-    off) and Graph calls go to it over HTTP, as they would go to Meta.
+    `meta` replaces the Meta app settings (the onboarding phase gives the sandbox's app, whose
+    Graph API then answers at the sandbox server, as Meta's would); the sandbox itself stays off.
     """
     env = {
         "DEBUG": "False",
@@ -127,26 +133,27 @@ def platform_env(s: Secrets, *, sandbox: bool = False) -> dict[str, str]:
         # only (both default off outside DEBUG).
         "WEBHOOK_ALLOW_HTTP": "True",
         "WEBHOOK_ALLOW_LOOPBACK": "True",
-        "SANDBOX_ENABLED": "True" if sandbox else "False",
-        "SANDBOX_FORCE": "True" if sandbox else "False",
+        "SANDBOX_ENABLED": "False",
+        "META_APP_ID": "100000000000099",
         "META_APP_SECRET": s.meta_app_secret,
+        "META_SYSTEM_USER_TOKEN": s.system_user_token,
+        "META_CREDIT_LINE_ID": "900000000000099",
+        "META_WEBHOOK_VERIFY_TOKEN": s.verify_token,
+        "GRAPH_API_BASE_URL": f"http://{HOST}:{PORT_SANDBOX}/sandbox/graph",
     }
-    if sandbox:
-        # The sandbox's own app: its settings default to the simulator's public constants.
-        env.pop("META_APP_SECRET")
-        env["GRAPH_API_BASE_URL"] = f"http://{HOST}:{PORT_SANDBOX}/sandbox/graph"
-        env["SANDBOX_WEBHOOK_BASE_URL"] = f"http://{HOST}:{PORT_PLATFORM}"
-    else:
-        env.update(
-            {
-                "META_APP_ID": "100000000000099",
-                "META_SYSTEM_USER_TOKEN": s.system_user_token,
-                "META_CREDIT_LINE_ID": "900000000000099",
-                "META_WEBHOOK_VERIFY_TOKEN": s.verify_token,
-                "GRAPH_API_BASE_URL": f"http://{HOST}:{PORT_SANDBOX}/sandbox/graph",
-            }
-        )
+    env.update(meta or {})
     return env
+
+
+def sandbox_server_env(s: Secrets) -> dict[str, str]:
+    """The sandbox (Meta's stand-in) as its own server; SANDBOX_FORCE since DEBUG is off."""
+    return {
+        **platform_env(s),
+        "SANDBOX_ENABLED": "True",
+        "SANDBOX_FORCE": "True",
+        "PUBLIC_BASE_URL": f"http://{HOST}:{PORT_SANDBOX}",
+        "SANDBOX_WEBHOOK_BASE_URL": f"http://{HOST}:{PORT_PLATFORM}",
+    }
 
 
 def reference_env(s: Secrets) -> dict[str, str]:

@@ -44,7 +44,7 @@ def envelope(n: int) -> tuple[str, bytes]:
 def _sender(
     url: str, start: int, count: int, start_at: float, out: "multiprocessing.Queue[object]"
 ) -> None:
-    key = secret_key(os.environ["RECEIVER_SECRET"])
+    key = secret_key(os.environ["RECEIVER_SECRET"].split(",")[0])
     bodies = [envelope(n) for n in range(start, start + count)]
     session = requests.Session()
     failures = 0

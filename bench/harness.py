@@ -17,7 +17,10 @@ Every process started here is stopped by its own id at the end, whatever happens
 """
 
 import argparse
+import dataclasses
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -31,6 +34,7 @@ import psycopg
 from bench import conf, payloads, report
 from bench.procs import RssSampler, Service
 
+HOLD_QUEUE = "bench-hold"  # nothing is ever published here
 PHASES = ("ingest", "backlog", "paced", "forward", "onboarding", "send")
 
 
@@ -46,22 +50,27 @@ class Bench:
         self.sampler = RssSampler()
         self.results: dict[str, Any] = {"mode": mode}
         self.tech_provider_id = 0  # the bench's Tech Provider (bench.phases.fixtures)
-        self.receiver_secret = ""  # its whsec_ signing secret, for the receiver
+        self.receiver_secrets: list[str] = []  # the whsec_ secrets the receiver accepts
         self.notes: list[str] = []
         self.env = {**conf.base_env(), **conf.platform_env(self.secrets)}
-        self.sandbox_env = {**conf.base_env(), **conf.platform_env(self.secrets, sandbox=True)}
+        self.sandbox_env = {**conf.base_env(), **conf.sandbox_server_env(self.secrets)}
 
     # ---- processes
-    def start(self, service: Service, **kwargs: Any) -> Service:
+    def start(self, service: Service, *, wait: bool = True) -> Service:
+        """Start `service` (replacing one of that name); `wait=False`: call wait_ready later."""
         self.stop(service.name)
-        self.services[service.name] = service.start(**kwargs)
+        self.services[service.name] = service.start() if wait else service.launch()
         self.sampler.watch(service)
         return service
 
     def stop(self, name: str) -> None:
         service = self.services.pop(name, None)
         if service is not None:
+            stopping = time.monotonic()
             service.stop()
+            self.results.setdefault("stop_s_by_service", {})[name] = round(
+                time.monotonic() - stopping, 1
+            )
             if service in self.sampler.services:
                 self.sampler.services.remove(service)
 
@@ -77,6 +86,7 @@ class Bench:
         env: dict[str, str],
         role: str = "web",
         extra: list[str] | None = None,
+        wait: bool = True,
     ) -> Service:
         command = [
             str(conf.VENV_BIN / "gunicorn"),
@@ -86,9 +96,11 @@ class Bench:
             *conf.GUNICORN_ARGS,
             *(extra or []),
         ]
-        return self.start(Service(name, command, env, role, port))
+        return self.start(Service(name, command, env, role, port), wait=wait)
 
-    def uvicorn(self, name: str, app: str, port: int, workers: int, env: dict[str, str]) -> Service:
+    def uvicorn(
+        self, name: str, app: str, port: int, workers: int, env: dict[str, str], wait: bool = True
+    ) -> Service:
         command = [
             str(conf.VENV_BIN / "uvicorn"),
             app,
@@ -106,9 +118,12 @@ class Bench:
             "--log-level",
             "warning",
         ]
-        return self.start(Service(name, command, env, "other", port))
+        return self.start(Service(name, command, env, "other", port), wait=wait)
 
-    def celery(self, env: dict[str, str]) -> None:
+    def celery(self, env: dict[str, str], *, hold: bool = False) -> None:
+        """The worker (2 prefork processes, niced) and beat. With `hold` the worker starts
+        consuming only an idle queue and beat waits: `release_celery` lets both go, so a phase
+        can start the workers on a backlog without waiting for them to boot."""
         celery = str(conf.VENV_BIN / "celery")
         nice = ["nice", "-n", str(conf.CELERY_NICE)] if conf.CELERY_NICE else []
         worker = [
@@ -123,8 +138,29 @@ class Bench:
             str(conf.CELERY_CONCURRENCY),
             "-n",
             "bench@%h",
+            "-Q",
+            HOLD_QUEUE if hold else "celery",
         ]
-        self.start(Service("celery-worker", worker, env, "celery"))
+        service = Service("celery-worker", worker, env, "celery", stop_signal=signal.SIGQUIT)
+        offset = service.log.stat().st_size if service.log.exists() else 0
+        self.start(service)
+        _wait_for_worker(service, offset)
+        if not hold:
+            self._beat(env)
+
+    def release_celery(self) -> None:
+        """Let a held worker consume the real queue, and start beat."""
+        from config.celery import app
+
+        node = f"bench@{socket.gethostname()}"
+        replies = app.control.add_consumer("celery", destination=[node], reply=True, timeout=10)
+        if not replies:
+            raise RuntimeError("the held Celery worker did not take the celery queue")
+        app.control.cancel_consumer(HOLD_QUEUE, destination=[node], reply=True, timeout=10)
+        self._beat(self.services["celery-worker"].env)
+
+    def _beat(self, env: dict[str, str]) -> None:
+        celery = str(conf.VENV_BIN / "celery")
         beat = [
             celery,
             "-A",
@@ -136,7 +172,6 @@ class Bench:
             str(conf.OUT_DIR / "celerybeat-schedule"),
         ]
         self.start(Service("celery-beat", beat, env, "other"))
-        _wait_for_worker(env)
 
     def manage(self, *args: str, env: dict[str, str]) -> str:
         done = subprocess.run(  # noqa: S603 - our own manage.py
@@ -153,24 +188,18 @@ class Bench:
         return done.stdout
 
 
-def _wait_for_worker(env: dict[str, str], timeout_s: float = 60) -> None:
-    """Until the worker answers a ping (its pool is up and consuming)."""
-    celery = str(conf.VENV_BIN / "celery")
+def _wait_for_worker(worker: Service, offset: int, timeout_s: float = 60) -> None:
+    """Until the worker logs that it is ready (its pool is up and consuming)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        done = subprocess.run(  # noqa: S603
-            [celery, "-A", "config", "inspect", "ping", "-t", "1"],
-            cwd=conf.ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=30,
-        )
-        if "pong" in done.stdout:
-            return
-        time.sleep(0.5)
-    raise RuntimeError("the Celery worker did not answer a ping; see var/bench/logs")
+        if worker.popen is None or worker.popen.poll() is not None:
+            raise RuntimeError(f"the Celery worker exited at start; see {worker.log}")
+        with worker.log.open("rb") as log:
+            log.seek(offset)
+            if b" ready." in log.read():
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"the Celery worker did not get ready; see {worker.log}")
 
 
 def _reset_database() -> None:
@@ -213,6 +242,7 @@ def setup(bench: Bench) -> None:
     _flush_redis()
     # Migrate with the sandbox installed, so its tables exist for the onboarding phase too.
     bench.manage("migrate", "--noinput", "-v0", env=bench.sandbox_env)
+    bench.results["migrate_s"] = round(time.monotonic() - t0, 1)
     os.environ.update(bench.env)
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
     import django
@@ -220,8 +250,27 @@ def setup(bench: Bench) -> None:
     django.setup()
     from bench import phases
 
+    _point_at_sandbox(bench)
     phases.fixtures(bench)
+    phases.start_servers(bench)
     bench.results["setup_s"] = round(time.monotonic() - t0, 1)
+
+
+def _point_at_sandbox(bench: Bench) -> None:
+    """The platform holds the sandbox's partner app as it would hold Meta's: its app id, app
+    secret (which also signs the load's bodies), system user token and credit line, explicit in
+    the environment; the sandbox itself stays off in the platform and runs as its own server."""
+    from django.conf import settings
+
+    meta = {
+        "META_APP_ID": settings.SANDBOX_APP_ID,
+        "META_APP_SECRET": settings.SANDBOX_APP_SECRET,
+        "META_SYSTEM_USER_TOKEN": settings.SANDBOX_SYSTEM_USER_TOKEN,
+        "META_CREDIT_LINE_ID": settings.SANDBOX_CREDIT_LINE_ID,
+        "META_WEBHOOK_VERIFY_TOKEN": settings.SANDBOX_WEBHOOK_VERIFY_TOKEN,
+    }
+    bench.secrets = dataclasses.replace(bench.secrets, meta_app_secret=meta["META_APP_SECRET"])
+    bench.env = {**conf.base_env(), **conf.platform_env(bench.secrets, meta=meta)}
 
 
 def _bodies(bench: Bench) -> None:
@@ -312,15 +361,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             bench.results.setdefault("box_busy_pct_before_phase", {})[name] = busy
             print(f"bench: {name} (box {busy:.0f} % busy before it)", flush=True)
             bench.sampler.phase = name
+            phase_started = time.monotonic()
             try:
                 getattr(phases, f"phase_{name}")(bench)
             except Exception as error:  # one broken phase must not hide the others' figures
                 traceback.print_exc()
                 failed.append(name)
                 bench.notes.append(f"phase {name} failed: {type(error).__name__}: {error}")
+            took = round(time.monotonic() - phase_started, 1)
+            bench.results.setdefault("phase_s", {})[name] = took
+            print(f"  ({took:g} s)", flush=True)
     finally:
         bench.sampler.stop()
+        stopping = time.monotonic()
         bench.stop_all()
+        bench.results["stop_s"] = round(time.monotonic() - stopping, 1)
     r = bench.results
     r["rss_by_phase"] = {k: v for k, v in bench.sampler.peaks.items() if v}
     r["web_worker_rss_peak_mb"] = bench.sampler.overall("web")

@@ -34,7 +34,7 @@ def wrk_run(url: str, prefix: Path, duration_s: float, *, log: Path) -> dict[str
         "wrk",
         f"-t{conf.WRK_THREADS}",
         f"-c{conf.WRK_CONNECTIONS}",
-        f"-d{duration_s:g}s",
+        f"-d{max(1, round(duration_s))}s",
         "--timeout",
         "5s",
         "-s",

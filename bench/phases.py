@@ -23,8 +23,8 @@ from bench.refsite.schema import CREATE_TABLE_SQL
 from messaging.models import Delivery, DeliveryAttempt, WebhookEvent
 from onboarding.models import PhoneNumber, TechProvider, WhatsAppBusinessAccount
 
-RECEIVER_URL = f"http://{conf.HOST}:{conf.PORT_RECEIVER}"
-PLATFORM_URL = f"http://{conf.HOST}:{conf.PORT_PLATFORM}"
+RECEIVER_URL = conf.RECEIVER_URL
+PLATFORM_URL = conf.PLATFORM_URL
 
 
 # ---------------------------------------------------------------- setup
@@ -50,12 +50,12 @@ def fixtures(bench: Bench) -> None:
     )
     bench.results["tech_provider"] = tp.auth_id
     bench.tech_provider_id = tp.pk
-    bench.receiver_secret = tp.webhook_secret
+    bench.receiver_secrets = [tp.webhook_secret]
 
 
 def _receiver_reset(bench: Bench) -> None:
     requests.post(
-        f"{RECEIVER_URL}/_reset", json={"secret": bench.receiver_secret}, timeout=5
+        f"{RECEIVER_URL}/_reset", json={"secrets": bench.receiver_secrets}, timeout=5
     ).raise_for_status()
 
 
@@ -64,12 +64,26 @@ def _receiver_stats() -> dict[str, Any]:
     return stats
 
 
-def _start_servers(bench: Bench) -> None:
-    if "receiver" not in bench.services:
-        bench.uvicorn("receiver", "bench.receiver:app", conf.PORT_RECEIVER, 1, bench.env)
-        _receiver_reset(bench)
-    if "platform" not in bench.services:
-        bench.gunicorn("platform", "config.wsgi", conf.PORT_PLATFORM, bench.env)
+def start_servers(bench: Bench) -> None:
+    """The receiver, the platform's web server and the sandbox server, started together."""
+    started = [
+        bench.uvicorn(
+            "receiver", "bench.receiver:app", conf.PORT_RECEIVER, 1, bench.env, wait=False
+        ),
+        bench.gunicorn("platform", "config.wsgi", conf.PORT_PLATFORM, bench.env, wait=False),
+        bench.gunicorn(
+            "sandbox", "config.wsgi", conf.PORT_SANDBOX, bench.sandbox_env, role="other", wait=False
+        ),
+    ]
+    bench.celery(bench.env, hold=True)  # booted now, consuming nothing until the backlog phase
+    for service in started:
+        service.wait_ready()
+    _receiver_reset(bench)
+
+
+def _workers(bench: Bench) -> None:
+    if "celery-beat" not in bench.services:
+        bench.release_celery()
 
 
 # ---------------------------------------------------------------- ingest
@@ -127,7 +141,6 @@ def _smoke(url: str, secret: str, expect_refusal: bool = True) -> None:
 def phase_ingest(bench: Bench) -> None:
     r = bench.results
     secret = bench.secrets.meta_app_secret
-    _start_servers(bench)
     ref = bench.gunicorn(
         "reference",
         "bench.refsite.wsgi",
@@ -215,11 +228,10 @@ def _discard_backlog(bench: Bench) -> int:
 def phase_backlog(bench: Bench) -> None:
     """Workers start on what ingest stored: events processed and delivered per second."""
     r = bench.results
-    _start_servers(bench)
     _receiver_reset(bench)
     window = bench.d.backlog_window_s
     r["backlog_events"] = WebhookEvent.objects.filter(state=WebhookEvent.State.PENDING).count()
-    bench.celery(bench.env)
+    _workers(bench)
     recording = _profile(bench, "celery-worker", "backlog", min(window, 20))
     deadline = time.monotonic() + window
     while time.monotonic() < deadline and _drained(bench.tech_provider_id) != (0, 0):
@@ -243,9 +255,7 @@ def phase_backlog(bench: Bench) -> None:
 # ---------------------------------------------------------------- paced
 def phase_paced(bench: Bench) -> None:
     r = bench.results
-    _start_servers(bench)
-    if "celery-worker" not in bench.services:
-        bench.celery(bench.env)
+    _workers(bench)
     _wait_drained(bench, bench.d.drain_cap_s)
     _receiver_reset(bench)
     rate = round(0.5 * (r.get("ingest_floor_rps") or 600), 1)
@@ -356,9 +366,7 @@ def _make_deliveries(tp: TechProvider, n: int) -> list[int]:
 def phase_forward(bench: Bench) -> None:
     r = bench.results
     n = bench.d.forward_n
-    _start_servers(bench)
-    if "celery-worker" not in bench.services:
-        bench.celery(bench.env)
+    _workers(bench)
     _wait_drained(bench, bench.d.drain_cap_s)
     tp = TechProvider.objects.get(pk=bench.tech_provider_id)
     _receiver_reset(bench)
@@ -396,7 +404,7 @@ def phase_forward(bench: Bench) -> None:
             "--processes",
             "2",
         ],
-        env={**conf.base_env(), "RECEIVER_SECRET": bench.receiver_secret},
+        env={**conf.base_env(), "RECEIVER_SECRET": bench.receiver_secrets[0]},
         cwd=conf.ROOT,
         capture_output=True,
         text=True,

@@ -32,13 +32,21 @@ class Service:
     env: dict[str, str]
     role: str  # "web", "celery" or "other": what its child processes count as for RSS
     port: int | None = None
+    # gunicorn and uvicorn stop at once on SIGINT; a Celery worker on SIGQUIT (cold shutdown:
+    # acks_late puts an unfinished task back in the queue). Nothing of a run is kept.
+    stop_signal: int = signal.SIGINT
     popen: subprocess.Popen[bytes] | None = None
     log: Path = field(init=False)
 
     def __post_init__(self) -> None:
         self.log = conf.LOG_DIR / f"{self.name}.log"
 
-    def start(self, *, wait_s: float = 30.0) -> "Service":
+    def start(self, *, wait_s: float = 60.0) -> "Service":
+        self.launch()
+        self.wait_ready(wait_s)
+        return self
+
+    def launch(self) -> "Service":
         if self.port is not None and port_open(self.port):
             raise RuntimeError(
                 f"port {self.port} ({self.name}) is already taken: is an earlier bench still "
@@ -54,15 +62,18 @@ class Service:
             start_new_session=True,
         )
         out.close()
-        if self.port is not None:
-            deadline = time.monotonic() + wait_s
-            while not port_open(self.port):
-                if self.popen.poll() is not None:
-                    raise RuntimeError(f"{self.name} exited at start; see {self.log}")
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{self.name} did not listen on {self.port}; see {self.log}")
-                time.sleep(0.05)
         return self
+
+    def wait_ready(self, wait_s: float = 60.0) -> None:
+        if self.port is None or self.popen is None:
+            return
+        deadline = time.monotonic() + wait_s
+        while not port_open(self.port):
+            if self.popen.poll() is not None:
+                raise RuntimeError(f"{self.name} exited at start; see {self.log}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name} did not listen on {self.port}; see {self.log}")
+            time.sleep(0.05)
 
     def processes(self) -> list[psutil.Process]:
         if self.popen is None or self.popen.poll() is not None:
@@ -73,13 +84,24 @@ class Service:
         except psutil.NoSuchProcess:
             return []
 
-    def stop(self, *, timeout_s: float = 15.0) -> None:
-        """SIGTERM to the process group this service leads, SIGKILL after `timeout_s`."""
+    def cpu_seconds(self) -> float:
+        """CPU time (user and system) of the live processes of this service so far."""
+        total = 0.0
+        for process in self.processes():
+            try:
+                times = process.cpu_times()
+            except psutil.Error:
+                continue
+            total += times.user + times.system
+        return total
+
+    def stop(self, *, timeout_s: float = 5.0) -> None:
+        """`stop_signal` to the process group this service leads, SIGKILL after `timeout_s`."""
         if self.popen is None or self.popen.poll() is not None:
             return
         pgid = self.popen.pid  # start_new_session: the group id is the leader's pid
         try:
-            os.killpg(pgid, signal.SIGTERM)
+            os.killpg(pgid, self.stop_signal)
             self.popen.wait(timeout_s)
         except subprocess.TimeoutExpired:
             os.killpg(pgid, signal.SIGKILL)

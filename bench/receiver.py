@@ -2,11 +2,13 @@
 Standard Webhooks signature and counts what it saw.
 
 `POST <any path>` verifies `webhook-signature` (any `v1,` entry) over
-`{webhook-id}.{webhook-timestamp}.{body}` with the secret in RECEIVER_SECRET (`whsec_...`) and
+`{webhook-id}.{webhook-timestamp}.{body}` with the secrets in RECEIVER_SECRET (`whsec_...`,
+comma-separated) and
 answers 200 when it matches, 401 when not. `GET /_stats` returns the counts (requests, verified,
 refused, distinct webhook-ids, ids seen more than once, first and last receive times);
-`POST /_reset` clears them (and may set a new secret in its JSON body). One process, so the
-counts are exact: `uvicorn bench.receiver:app --workers 1 --loop uvloop --http httptools`.
+`POST /_reset` clears them (and may set the accepted secrets: `{"secrets": [...]}`). One
+process, so the counts are exact:
+`uvicorn bench.receiver:app --workers 1 --loop uvloop --http httptools`.
 """
 
 import base64
@@ -29,20 +31,23 @@ def secret_key(secret: str) -> bytes:
     return base64.b64decode(encoded + "=" * (-len(encoded) % 4))
 
 
-def signature_valid(key: bytes, headers: dict[bytes, bytes], body: bytes) -> bool:
+def signature_valid(keys: list[bytes], headers: dict[bytes, bytes], body: bytes) -> bool:
     webhook_id = headers.get(b"webhook-id", b"")
     timestamp = headers.get(b"webhook-timestamp", b"")
     given = headers.get(b"webhook-signature", b"").split()
     if not webhook_id or not timestamp or not given:
         return False
-    digest = hmac.new(key, webhook_id + b"." + timestamp + b"." + body, hashlib.sha256).digest()
-    expected = b"v1," + base64.b64encode(digest)
-    return any(hmac.compare_digest(expected, candidate) for candidate in given)
+    content = webhook_id + b"." + timestamp + b"." + body
+    for key in keys:
+        expected = b"v1," + base64.b64encode(hmac.new(key, content, hashlib.sha256).digest())
+        if any(hmac.compare_digest(expected, candidate) for candidate in given):
+            return True
+    return False
 
 
 class Counts:
-    def __init__(self, secret: str) -> None:
-        self.key = secret_key(secret) if secret else b""
+    def __init__(self, secrets: list[str]) -> None:
+        self.keys = [secret_key(s) for s in secrets if s]
         self.requests = 0
         self.verified = 0
         self.refused = 0
@@ -56,7 +61,7 @@ class Counts:
         self.requests += 1
         self.first_at = self.first_at or now
         self.last_at = now
-        if not self.key or not signature_valid(self.key, headers, body):
+        if not signature_valid(self.keys, headers, body):
             self.refused += 1
             return False
         self.verified += 1
@@ -79,7 +84,11 @@ class Counts:
         }
 
 
-counts = Counts(os.environ.get("RECEIVER_SECRET", ""))
+def _env_secrets() -> list[str]:
+    return [s for s in os.environ.get("RECEIVER_SECRET", "").split(",") if s]
+
+
+counts = Counts(_env_secrets())
 
 
 async def _read_body(receive: Receive) -> bytes:
@@ -111,8 +120,8 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if path == "/_stats" and method == "GET":
         await _answer(send, 200, json.dumps(counts.as_dict()).encode(), b"application/json")
     elif path == "/_reset" and method == "POST":
-        secret = json.loads(body or b"{}").get("secret") or os.environ.get("RECEIVER_SECRET", "")
-        counts = Counts(secret)
+        secrets = json.loads(body or b"{}").get("secrets") or _env_secrets()
+        counts = Counts(list(secrets))
         await _answer(send, 200, b"reset")
     elif method == "POST":
         ok = counts.record(dict(scope["headers"]), body)

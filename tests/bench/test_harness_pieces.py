@@ -65,7 +65,7 @@ def _call(app: Any, method: str, path: str, body: bytes, headers: dict[str, str]
 
 
 def test_receiver_counts_verified_deliveries_and_refuses_bad_signatures() -> None:
-    receiver.counts = receiver.Counts(SECRET)
+    receiver.counts = receiver.Counts([SECRET])
     body = b'{"id":"evt_1"}'
     headers = standard_headers(
         secrets=[SECRET], webhook_id="evt_1", timestamp=1_790_000_000, body=body
@@ -87,7 +87,7 @@ def test_floor_envelopes_verify_like_the_platforms_deliveries() -> None:
     headers = standard_headers(secrets=[SECRET], webhook_id=webhook_id, timestamp=1, body=body)
     key = receiver.secret_key(SECRET)
     raw_headers = {k.encode(): v.encode() for k, v in headers.items()}
-    assert receiver.signature_valid(key, raw_headers, body)
+    assert receiver.signature_valid([key], raw_headers, body)
     assert json.loads(body)["data"]["messages"][0]["id"] == payloads.wamid("FWD", 3)
 
 
