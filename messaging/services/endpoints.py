@@ -167,6 +167,9 @@ def endpoint_disable(*, tech_provider_id: int, reason: str, now: datetime) -> bo
             finished_at=now,
             updated_at=now,
             last_error=f"The callback URL was disabled ({reason}).",
+            # Dropping the lease means a result still in flight cannot make it pending again.
+            lease_owner="",
+            lease_expires_at=None,
         )
         tech_provider = TechProvider.objects.get(pk=tech_provider_id)
         tech_provider_event_deliver(

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from messaging.meta_events import event_value
 from messaging.models import Delivery, WebhookEvent, WebhookPayload
-from messaging.services.batch_effects import BatchEffects
+from messaging.services.batch_effects import BatchEffects, queue_scan_in_index_order
 from messaging.services.deliveries import deliveries_save, delivery_for_event
 from messaging.services.effects import event_effects_apply
 from messaging.services.nudge import PROCESS_EVENTS, nudge
@@ -110,6 +110,7 @@ def _process_one(
 
 @transaction.atomic
 def _process_batch(limit: int) -> int:
+    queue_scan_in_index_order()
     events = list(
         WebhookEvent.objects.select_for_update(skip_locked=True)
         .filter(state=State.PENDING)

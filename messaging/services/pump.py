@@ -1,25 +1,29 @@
 """The delivery pump: sends due deliveries concurrently and records every attempt in batches.
 
-One pump runs per worker process at a time (the `deliveries_pump` task). It claims due rows with
-`SELECT ... FOR UPDATE SKIP LOCKED` and a lease (so two pumps never take the same row, and a
-crashed pump's rows come back when the lease ends), sends them on a thread pool through one
-shared `Sender` (keep-alive connections per endpoint), and writes the attempts and new states a
-batch at a time: one INSERT for the attempts and one pipelined UPDATE per batch, instead of a
-task, a connection and three statements per delivery.
+A pump runs in a worker process (the `deliveries_pump` task; several may run at once). It
+claims due rows with `SELECT ... FOR UPDATE SKIP LOCKED` and a lease, in chunks, into a local
+backlog per Tech Provider (so two pumps never take the same row, and a crashed pump's rows come
+back when the lease ends), sends them on a thread pool through one shared `Sender` (keep-alive
+connections per endpoint), and writes attempts and new states a batch at a time: one INSERT of
+attempts and one UPDATE (guarded by the lease owner) per ~100 ms, instead of a task, a database
+connection and three statements per delivery. Unsent backlog is handed back when the pump's
+time budget ends.
 
 Isolation: at most WEBHOOK_ENDPOINT_CONCURRENCY deliveries per Tech Provider are in flight in a
-pump, and a Tech Provider at that limit is left out of the next claims, so a slow or hanging
-endpoint holds a few threads for at most WEBHOOK_TIMEOUT_S each while the others keep flowing.
-Threads only do HTTP; every database access stays on the pump's own thread.
+pump, and at most _BACKLOG_FACTOR times that many claimed; a Tech Provider at that limit is left
+out of the next claims, so a slow or hanging endpoint holds a few threads, for at most
+WEBHOOK_TIMEOUT_S each, while the others keep flowing. Threads only do HTTP; every database
+access stays on the pump's own thread.
 """
 
 import logging
 import secrets
 import time
-from collections import Counter
+from collections import Counter, defaultdict, deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
@@ -29,7 +33,7 @@ from django.utils import timezone
 from messaging import signing
 from messaging.models import Delivery, DeliveryAttempt
 from messaging.outbound import Sender, SendResult
-from messaging.services.batch_effects import db_value
+from messaging.services.batch_effects import db_value, queue_scan_in_index_order
 from messaging.services.deliveries import NO_URL, retry_delay_s
 from messaging.services.endpoints import endpoint_disable, endpoint_health_record, signing_secrets
 from onboarding import selectors as onboarding_selectors
@@ -40,11 +44,37 @@ _FLUSH_EVERY = 200
 _FLUSH_INTERVAL_S = 0.1
 _CONFIG_TTL_S = 2.0
 _WRITE_TRIES = 5
+_BACKLOG_FACTOR = 8  # rows claimed ahead per endpoint, in multiples of its concurrency
+_CLAIM_INTERVAL_S = 0.05
 _UPDATE_SQL = (
     "UPDATE messaging_delivery SET state = %s, attempts = %s, next_attempt_at = %s, "
     "last_attempt_at = %s, last_status_code = %s, last_error = %s, "
     "succeeded_at = COALESCE(%s, succeeded_at), finished_at = %s, lease_owner = '', "
     "lease_expires_at = NULL, updated_at = %s WHERE id = %s AND lease_owner = %s"
+)
+
+
+_UPDATE_FROM_VALUES = (
+    "UPDATE messaging_delivery AS d SET state = v.state, attempts = v.attempts, "
+    "next_attempt_at = v.next_at, last_attempt_at = v.attempt_at, last_status_code = v.code, "
+    "last_error = v.error, succeeded_at = COALESCE(v.succeeded_at, d.succeeded_at), "
+    "finished_at = v.finished_at, lease_owner = '', lease_expires_at = NULL, "
+    "updated_at = v.now FROM (VALUES {rows}) AS v(state, attempts, next_at, attempt_at, code, "
+    "error, succeeded_at, finished_at, now, id, owner) "
+    "WHERE d.id = v.id AND d.lease_owner = v.owner"
+)
+_STATE_TYPES = (
+    "text",
+    "int",
+    "timestamptz",
+    "timestamptz",
+    "int",
+    "text",
+    "timestamptz",
+    "timestamptz",
+    "timestamptz",
+    "bigint",
+    "text",
 )
 
 
@@ -107,6 +137,17 @@ def _next_state(sent: Sent) -> tuple[str, datetime | None, datetime | None]:
     return Delivery.State.PENDING, now + timedelta(seconds=delay), None
 
 
+def _write_states(updates: list[tuple[Any, ...]]) -> None:
+    """New states, each guarded by this pump's lease: one statement on PostgreSQL."""
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            cursor.executemany(_UPDATE_SQL, [tuple(db_value(v) for v in row) for row in updates])
+            return
+        row = "(" + ", ".join(f"%s::{t}" for t in _STATE_TYPES) + ")"
+        sql = _UPDATE_FROM_VALUES.format(rows=", ".join([row] * len(updates)))
+        cursor.execute(sql, [value for update in updates for value in update])
+
+
 def _attempt_row(sent: Sent) -> DeliveryAttempt:
     return DeliveryAttempt(
         delivery_id=sent.claimed.id,
@@ -152,40 +193,71 @@ class Pump:
         self.owner = secrets.token_hex(8)
         self.stats = PumpStats()
         self._in_flight: dict[Future[Sent], Claimed] = {}
-        self._per_tp: Counter[int] = Counter()
+        self._per_tp: Counter[int] = Counter()  # in flight, per Tech Provider
+        self._held: Counter[int] = Counter()  # claimed (backlog and in flight)
+        self._backlog: defaultdict[int, deque[Claimed]] = defaultdict(deque)
         self._results: list[Sent] = []
         self._endpoints: dict[int, Endpoint] = {}
         self._endpoints_at = 0.0
 
     # ---- claiming
-    def _claim(self, limit: int) -> list[Claimed]:
+    def _claim(self, limit: int) -> int:
+        """Lease up to `limit` due rows into the local backlog; how many were taken.
+
+        A Tech Provider holds at most per_endpoint * _BACKLOG_FACTOR claimed rows here, and one
+        at that limit is left out of the query, so the claim always finds others' work.
+        """
         now = timezone.now()
-        saturated = [tp for tp, n in self._per_tp.items() if n >= self.per_endpoint]
-        lease = now + timedelta(seconds=settings.WEBHOOK_TIMEOUT_S * 4 + self.budget_s)
+        cap = self.per_endpoint * _BACKLOG_FACTOR
+        saturated = [tp for tp, n in self._held.items() if n >= cap]
+        lease = now + timedelta(
+            seconds=settings.WEBHOOK_TIMEOUT_S * (_BACKLOG_FACTOR + 2) + self.budget_s
+        )
         with transaction.atomic():
+            queue_scan_in_index_order()
             rows = list(
                 Delivery.objects.select_for_update(skip_locked=True)
                 .filter(state=Delivery.State.PENDING, next_attempt_at__lte=now)
                 .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
                 .exclude(tech_provider_id__in=saturated)
                 .order_by("next_attempt_at")
-                .values_list("id", "tech_provider_id", "webhook_id", "body", "attempts")[
-                    : limit * 2
-                ]
+                .values_list("id", "tech_provider_id", "webhook_id", "body", "attempts")[:limit]
             )
-            room = Counter({tp: self.per_endpoint - n for tp, n in self._per_tp.items()})
-            taken: list[Claimed] = []
+            taken = []
             for row in rows:
                 claimed = Claimed(*row)
-                if len(taken) < limit and room.get(claimed.tech_provider_id, self.per_endpoint) > 0:
-                    room[claimed.tech_provider_id] = (
-                        room.get(claimed.tech_provider_id, self.per_endpoint) - 1
-                    )
-                    taken.append(claimed)
-            Delivery.objects.filter(id__in=[c.id for c in taken]).update(
+                if self._held[claimed.tech_provider_id] < cap:
+                    self._held[claimed.tech_provider_id] += 1
+                    self._backlog[claimed.tech_provider_id].append(claimed)
+                    taken.append(claimed.id)
+            Delivery.objects.filter(id__in=taken).update(
                 lease_owner=self.owner, lease_expires_at=lease
             )
-        return taken
+        return len(taken)
+
+    def _release_backlog(self) -> None:
+        """Give claimed but unsent rows back at once (instead of when their lease ends)."""
+        ids = [c.id for queue in self._backlog.values() for c in queue]
+        for claimed in (c for queue in self._backlog.values() for c in queue):
+            self._held[claimed.tech_provider_id] -= 1
+        self._backlog.clear()
+        if ids:
+            Delivery.objects.filter(id__in=ids, lease_owner=self.owner).update(
+                lease_owner="", lease_expires_at=None
+            )
+
+    def _dispatch(self, pool: ThreadPoolExecutor) -> None:
+        """Start sends from the backlog while threads and per-endpoint slots allow."""
+        for tp_id, queue in self._backlog.items():
+            while (
+                queue
+                and self._per_tp[tp_id] < self.per_endpoint
+                and len(self._in_flight) < self.threads
+            ):
+                claimed = queue.popleft()
+                self._per_tp[tp_id] += 1
+                future = pool.submit(self._send, claimed, self._endpoint(tp_id))
+                self._in_flight[future] = claimed
 
     def _endpoint(self, tech_provider_id: int) -> Endpoint:
         if time.monotonic() - self._endpoints_at > _CONFIG_TTL_S:
@@ -256,10 +328,7 @@ class Pump:
             try:
                 with transaction.atomic():
                     DeliveryAttempt.objects.bulk_create([_attempt_row(s) for s in results])
-                    with connection.cursor() as cursor:
-                        cursor.executemany(
-                            _UPDATE_SQL, [tuple(db_value(v) for v in row) for row in updates]
-                        )
+                    _write_states(updates)
                 return
             except OperationalError:
                 if attempt == _WRITE_TRIES - 1:
@@ -291,6 +360,7 @@ class Pump:
         for future in done:
             claimed = self._in_flight.pop(future)
             self._per_tp[claimed.tech_provider_id] -= 1
+            self._held[claimed.tech_provider_id] -= 1
             sent = future.result()
             self._results.append(sent)
             self.stats.attempts += 1
@@ -303,19 +373,18 @@ class Pump:
     # ---- the loop
     def run(self) -> PumpStats:
         deadline = time.monotonic() + self.budget_s
-        last_flush = time.monotonic()
+        last_flush = last_claim = 0.0
+        target = self.threads * 4
         with ThreadPoolExecutor(self.threads, thread_name_prefix="webhook-pump") as pool:
             while True:
-                free = self.threads - len(self._in_flight)
-                claimed: list[Claimed] = []
-                if time.monotonic() < deadline and (
-                    free >= self.threads // 2 or not self._in_flight
-                ):
-                    claimed = self._claim(free)
-                    for c in claimed:
-                        self._per_tp[c.tech_provider_id] += 1
-                        future = pool.submit(self._send, c, self._endpoint(c.tech_provider_id))
-                        self._in_flight[future] = c
+                now = time.monotonic()
+                held = sum(self._held.values())
+                if now >= deadline:
+                    self._release_backlog()
+                elif held == 0 or (held < target and now - last_claim >= _CLAIM_INTERVAL_S):
+                    last_claim = now
+                    self._claim(target - held)
+                self._dispatch(pool)
                 if not self._in_flight:
                     break
                 done, _ = wait(set(self._in_flight), timeout=0.05, return_when=FIRST_COMPLETED)
