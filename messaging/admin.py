@@ -7,7 +7,6 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils import timezone
 
 from messaging.models import (
     ConversationWindow,
@@ -21,7 +20,7 @@ from messaging.models import (
     WebhookPayload,
 )
 from messaging.services.deliveries import delivery_replay
-from messaging.services.nudge import PROCESS_EVENTS, nudge
+from messaging.services.processing import webhook_events_requeue
 from onboarding.errors import OnboardingError
 
 
@@ -82,10 +81,7 @@ class WebhookEventAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Process again (route and forward)")
     def process_again(self, request: HttpRequest, queryset: QuerySet[WebhookEvent]) -> None:
-        count = queryset.exclude(state=WebhookEvent.State.PENDING).update(
-            state=WebhookEvent.State.PENDING, updated_at=timezone.now()
-        )
-        nudge(PROCESS_EVENTS)
+        count = webhook_events_requeue(event_ids=list(queryset.values_list("id", flat=True)))
         messages.success(request, f"{count} events queued for processing.")
 
 

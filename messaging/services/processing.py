@@ -169,6 +169,20 @@ def webhook_events_route_parked(*, waba_id: str | None = None) -> int:
     return count
 
 
+@transaction.atomic
+def webhook_events_requeue(*, event_ids: list[int]) -> int:
+    """Staff: process these events again (route, apply, forward); deliveries already made stay
+    single, because a delivery is unique per Tech Provider and webhook-id."""
+    count = (
+        WebhookEvent.objects.filter(id__in=event_ids)
+        .exclude(state=State.PENDING)
+        .update(state=State.PENDING, updated_at=timezone.now())
+    )
+    if count:
+        nudge(PROCESS_EVENTS)
+    return count
+
+
 def _numbers_of(waba_id: str) -> list[str]:
     waba = onboarding_selectors.waba_get_by_waba_id(waba_id)
     if waba is None:
