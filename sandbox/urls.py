@@ -4,6 +4,7 @@ media downloads, the control API, and the Facebook SDK stand-in with its signup 
 from django.urls import path, re_path
 
 from sandbox.control import views as control
+from sandbox.dialog import views as dialog
 from sandbox.graph.download import media_download
 from sandbox.graph.views import graph
 
@@ -13,6 +14,9 @@ urlpatterns = [
     re_path(r"^graph/(?P<version>v[0-9]+\.[0-9]+)/(?P<path>.*)$", graph, name="graph"),
     re_path(r"^graph/(?P<path>.*)$", graph, name="graph-unversioned"),
     path("lookaside/whatsapp_business/attachments/", media_download, name="media-download"),
+    path("sdk.js", dialog.sdk, name="sdk"),
+    path("dialog/oauth/", dialog.dialog, name="dialog"),
+    path("dialog/oauth/complete/", dialog.complete, name="dialog-complete"),
     path("control/signups/", control.signups, name="control-signups"),
     path("control/apps/", control.apps, name="control-apps"),
     path("control/faults/", control.fault_list, name="control-faults"),

@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.conf import settings
+from django.db import connection
 from django.test import Client
 
 from sandbox import clock
@@ -24,9 +25,12 @@ PORTS = range(18200, 18300)  # this suite's port range
 
 
 @pytest.fixture(autouse=True)
-def _sandbox_defaults(settings: Any) -> Iterator[None]:
-    """Webhooks only on flush; the clock back at wall time after each test."""
+def _sandbox_defaults(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Webhooks only on flush; the clock back at wall time after each test; live server threads
+    close their database connection after each request (a browser's keep-alive connection would
+    otherwise hold one past the end of the run)."""
     settings.SANDBOX_WEBHOOK_DISPATCH = "manual"
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 0)
     yield
     dispatch.stop()
     clock.reset()
@@ -41,25 +45,25 @@ class Graph:
 
     def _auth(self, token: str | None) -> dict[str, str]:
         value = self.token if token is None else token
-        return {"HTTP_AUTHORIZATION": f"Bearer {value}"} if value else {}
+        return {"Authorization": f"Bearer {value}"} if value else {}
 
     def url(self, path: str) -> str:
         return f"/sandbox/graph/{VERSION}/{path.lstrip('/')}"
 
-    def get(self, path: str, params: dict[str, Any] | None = None, token: str | None = None):
-        return self.client.get(self.url(path), params or {}, **self._auth(token))
+    def get(self, path: str, params: dict[str, Any] | None = None, token: str | None = None) -> Any:
+        return self.client.get(self.url(path), params or {}, headers=self._auth(token))
 
-    def post(self, path: str, body: Any = None, token: str | None = None, query: str = ""):
+    def post(self, path: str, body: Any = None, token: str | None = None, query: str = "") -> Any:
         url = self.url(path) + (f"?{query}" if query else "")
         if body is None:
-            return self.client.post(url, **self._auth(token))
+            return self.client.post(url, headers=self._auth(token))
         return self.client.post(
-            url, json.dumps(body), content_type="application/json", **self._auth(token)
+            url, json.dumps(body), content_type="application/json", headers=self._auth(token)
         )
 
-    def delete(self, path: str, query: str = "", token: str | None = None):
+    def delete(self, path: str, query: str = "", token: str | None = None) -> Any:
         url = self.url(path) + (f"?{query}" if query else "")
-        return self.client.delete(url, **self._auth(token))
+        return self.client.delete(url, headers=self._auth(token))
 
 
 def exchange(code: str) -> str:

@@ -18,6 +18,7 @@ def test_a_code_exchange_is_logged_without_the_code_or_secret(db):
     assert call.params["client_id"] == settings.SANDBOX_APP_ID
     assert call.params["client_secret"] == "***"
     assert call.params["code"] == "***" + code[-4:]
+    assert call.response is not None
     assert call.response["access_token"] == "***" + token[-4:]
     stored = json.dumps([call.params, call.response])
     assert code not in stored

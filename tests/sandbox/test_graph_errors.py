@@ -69,7 +69,7 @@ def test_a_bad_json_body_is_code_100(onboarded: Onboarded):
         onboarded.graph.url(f"{onboarded.phone_id}/register"),
         "{not json",
         content_type="application/json",
-        HTTP_AUTHORIZATION=f"Bearer {onboarded.token}",
+        headers={"Authorization": f"Bearer {onboarded.token}"},
     )
     assert _error(response)["code"] == 100
 
@@ -116,6 +116,7 @@ def test_every_answer_carries_a_trace_id_header(onboarded: Onboarded):
 
 def test_unversioned_paths_use_the_default_version(onboarded: Onboarded):
     response = onboarded.graph.client.get(
-        f"/sandbox/graph/{onboarded.waba_id}", HTTP_AUTHORIZATION=f"Bearer {onboarded.token}"
+        f"/sandbox/graph/{onboarded.waba_id}",
+        headers={"Authorization": f"Bearer {onboarded.token}"},
     )
     assert response.status_code == 200

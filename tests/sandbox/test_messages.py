@@ -259,7 +259,7 @@ def test_media_is_uploaded_sent_by_id_and_downloaded_with_the_token(onboarded: O
     media_id = onboarded.graph.client.post(
         onboarded.graph.url(f"{onboarded.phone_id}/media"),
         {"messaging_product": "whatsapp", "type": "image/png", "file": upload},
-        HTTP_AUTHORIZATION=f"Bearer {onboarded.token}",
+        headers={"Authorization": f"Bearer {onboarded.token}"},
     ).json()["id"]
     sent = _send(onboarded, {"type": "image", "image": {"id": media_id, "caption": "hi"}})
     assert sent.status_code == 200
@@ -268,7 +268,7 @@ def test_media_is_uploaded_sent_by_id_and_downloaded_with_the_token(onboarded: O
     assert info["file_size"] == len(b"\x89PNG fake bytes")
     url = info["url"]
     assert Client().get(url).status_code == 401
-    content = Client().get(url, HTTP_AUTHORIZATION=f"Bearer {onboarded.token}")
+    content = Client().get(url, headers={"Authorization": f"Bearer {onboarded.token}"})
     assert content.status_code == 200
     assert content.content == b"\x89PNG fake bytes"
 
@@ -280,7 +280,10 @@ def test_a_media_url_expires_after_five_minutes(onboarded: Onboarded):
     url = onboarded.graph.get(media_id).json()["url"]
     later = time.time() + 301
     with mock.patch("sandbox.services.media.time.time", return_value=later):
-        assert Client().get(url, HTTP_AUTHORIZATION=f"Bearer {onboarded.token}").status_code == 404
+        assert (
+            Client().get(url, headers={"Authorization": f"Bearer {onboarded.token}"}).status_code
+            == 404
+        )
 
 
 def test_an_unknown_media_id_is_refused(onboarded: Onboarded):

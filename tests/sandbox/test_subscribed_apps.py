@@ -1,12 +1,14 @@
 """Contract: subscribed_apps, the WABA override, and Meta's GET verification handshake."""
 
+from typing import Any
+
 from django.conf import settings
 
 from sandbox.models import SandboxSubscription
 from tests.sandbox.conftest import CallbackServer, Onboarded
 
 
-def _override(onboarded: Onboarded, callback: CallbackServer, token: str = "") -> object:
+def _override(onboarded: Onboarded, callback: CallbackServer, token: str = "") -> Any:
     return onboarded.graph.post(
         f"{onboarded.waba_id}/subscribed_apps",
         {
