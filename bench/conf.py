@@ -60,6 +60,7 @@ class Durations:
 
     warm_s: int  # wrk takes whole seconds
     measure_s: int
+    rounds: int  # alternating reference / platform ingest measurements
     paced_s: float
     forward_n: int
     onboardings: int
@@ -73,12 +74,13 @@ class Durations:
         return cls(
             warm_s=5,
             measure_s=10,
+            rounds=2,
             paced_s=15,
             forward_n=5000,
             onboardings=200,
             drain_cap_s=150,
             backlog_window_s=30,
-            onboarding_cap_s=240,
+            onboarding_cap_s=300,
             max_rate=5000,
         )
 
@@ -87,6 +89,7 @@ class Durations:
         return cls(
             warm_s=1,
             measure_s=2,
+            rounds=1,
             paced_s=2,
             forward_n=200,
             onboardings=5,

@@ -276,7 +276,10 @@ def _point_at_sandbox(bench: Bench) -> None:
 def _bodies(bench: Bench) -> None:
     """Two disjoint sets of signed bodies: warm-ups, and measurements."""
     threads = conf.WRK_THREADS
-    for tag, seconds in (("W", bench.d.warm_s * 3), ("M", bench.d.measure_s)):
+    sets = [("W", bench.d.warm_s * 3)] + [
+        (f"M{n}", bench.d.measure_s) for n in range(1, bench.d.rounds + 1)
+    ]
+    for tag, seconds in sets:
         per_thread = int(bench.d.max_rate * seconds / threads) + 100
         payloads.write_wrk_files(
             conf.OUT_DIR / f"bodies-{tag}-",

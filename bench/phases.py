@@ -11,6 +11,7 @@ import sys
 import time
 from typing import Any
 
+import psutil
 import requests
 from django.db import connection
 from django.db.models import Max, Min
@@ -98,24 +99,65 @@ def _profiled(recording: Recording | None) -> None:
         print(f"  profile: {summary.relative_to(conf.ROOT)}", flush=True)
 
 
-def _wrk(bench: Bench, url: str, name: str, profile: str = "") -> dict[str, Any]:
+def _wrk(
+    bench: Bench,
+    url: str,
+    name: str,
+    *,
+    bodies: str,
+    service: str,
+    warm: bool = False,
+    profile: bool = False,
+) -> dict[str, Any]:
+    """One wrk measurement (after a warm-up when `warm`), with the server's CPU per request."""
     log = conf.LOG_DIR / "wrk.log"
-    wrk_run(url, conf.OUT_DIR / "bodies-W-", bench.d.warm_s, log=log)
+    if warm:
+        wrk_run(url, conf.OUT_DIR / "bodies-W-", bench.d.warm_s, log=log)
     recording = (
-        _profile(bench, profile, f"ingest-{profile}", bench.d.measure_s) if profile else None
+        _profile(bench, service, f"ingest-{service}", bench.d.measure_s) if profile else None
     )
-    result = wrk_run(url, conf.OUT_DIR / "bodies-M-", bench.d.measure_s, log=log)
+    cpu_before, pg_before = bench.services[service].cpu_seconds(), _pg_cpu()
+    result = wrk_run(url, conf.OUT_DIR / f"bodies-{bodies}-", bench.d.measure_s, log=log)
+    cpu = bench.services[service].cpu_seconds() - cpu_before
+    pg = _pg_cpu_since(pg_before)
     _profiled(recording)
+    n = result["requests"] or 1
+    result["cpu_ms_per_req"] = round(1000 * cpu / n, 3)
+    result["pg_cpu_ms_per_req"] = round(1000 * pg / n, 3)
     bad = result["non200"] + result["errors_connect"] + result["errors_timeout"]
     if bad:
         bench.notes.append(f"{name}: {bad} requests failed or were not 200 under wrk")
     if result["wraps"]:
         bench.notes.append(f"{name}: wrk ran out of distinct bodies ({result['wraps']} wraps)")
     print(
-        f"  {name}: {result['rps']} req/s, p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms",
+        f"  {name}: {result['rps']} req/s, p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, "
+        f"CPU ms/req: server {result['cpu_ms_per_req']}, PostgreSQL {result['pg_cpu_ms_per_req']}",
         flush=True,
     )
     return result
+
+
+def _pg_cpu() -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend connected to the bench database."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [conf.DB_NAME])
+        pids = [row[0] for row in cursor.fetchall()]
+    found = {}
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.Error:
+            continue
+        found[pid] = times.user + times.system
+    return found
+
+
+def _pg_cpu_since(before: dict[int, float]) -> float:
+    return sum(t - before.get(pid, 0.0) for pid, t in _pg_cpu().items())
+
+
+def _mean(values: list[float]) -> float:
+    return round(sum(values) / len(values), 3)
 
 
 def _smoke(url: str, secret: str, expect_refusal: bool = True) -> None:
@@ -139,39 +181,68 @@ def _smoke(url: str, secret: str, expect_refusal: bool = True) -> None:
 
 
 def phase_ingest(bench: Bench) -> None:
+    """The reference view and the platform in alternating rounds, then pywa.
+
+    Alternating (reference, platform, reference, platform, ...) spreads whatever else the box
+    is doing over both, so their ratio is steadier than either figure. The platform's workers
+    are held (booted, consuming nothing): this is the request path alone; the backlog phase
+    then works off what it stored.
+    """
     r = bench.results
     secret = bench.secrets.meta_app_secret
-    ref = bench.gunicorn(
-        "reference",
-        "bench.refsite.wsgi",
-        conf.PORT_REFERENCE,
-        {**conf.base_env(), **conf.reference_env(bench.secrets)},
-    )
     path = "/webhooks/meta/"
-    _smoke(f"http://{conf.HOST}:{conf.PORT_REFERENCE}{path}", secret)
-    bench.sampler.phase = "ingest-reference"
-    floor = _wrk(bench, f"http://{conf.HOST}:{conf.PORT_REFERENCE}{path}", "reference view")
-    bench.stop(ref.name)
+    ref_url = f"http://{conf.HOST}:{conf.PORT_REFERENCE}{path}"
+    ref_env = {**conf.base_env(), **conf.reference_env(bench.secrets)}
+    bench.gunicorn("reference", "bench.refsite.wsgi", conf.PORT_REFERENCE, ref_env)
+    _smoke(ref_url, secret)
+    _smoke(f"{PLATFORM_URL}{path}", secret)
+    floors, ours = [], []
+    for n in range(1, bench.d.rounds + 1):
+        bench.sampler.phase = "ingest-reference"
+        floors.append(
+            _wrk(
+                bench,
+                ref_url,
+                f"reference view, round {n}",
+                bodies=f"M{n}",
+                service="reference",
+                warm=n == 1,
+            )
+        )
+        bench.sampler.phase = "ingest"
+        ours.append(
+            _wrk(
+                bench,
+                f"{PLATFORM_URL}{path}",
+                f"platform ingest, round {n}",
+                bodies=f"M{n}",
+                service="platform",
+                warm=n == 1,
+                profile=bench.profile and n == 1,
+            )
+        )
+    bench.stop("reference")
     r.update(
-        ingest_floor_rps=floor["rps"],
-        ingest_floor_p50_ms=floor["p50_ms"],
-        ingest_floor_p99_ms=floor["p99_ms"],
+        ingest_floor_rps=_mean([f["rps"] for f in floors]),
+        ingest_floor_rounds=[f["rps"] for f in floors],
+        ingest_floor_p50_ms=_mean([f["p50_ms"] for f in floors]),
+        ingest_floor_p99_ms=_mean([f["p99_ms"] for f in floors]),
+        ingest_floor_cpu_ms_per_req=_mean([f["cpu_ms_per_req"] for f in floors]),
+        ingest_floor_pg_cpu_ms_per_req=_mean([f["pg_cpu_ms_per_req"] for f in floors]),
+        ingest_rps=_mean([o["rps"] for o in ours]),
+        ingest_rounds=[o["rps"] for o in ours],
+        ingest_sat_p50_ms=_mean([o["p50_ms"] for o in ours]),
+        ingest_sat_p99_ms=_mean([o["p99_ms"] for o in ours]),
+        ingest_cpu_ms_per_req=_mean([o["cpu_ms_per_req"] for o in ours]),
+        ingest_pg_cpu_ms_per_req=_mean([o["pg_cpu_ms_per_req"] for o in ours]),
     )
 
-    # The platform, with its workers stopped: the request path alone (the backlog phase then
-    # drains what it stored).
-    bench.sampler.phase = "ingest"
-    _smoke(f"{PLATFORM_URL}{path}", secret)
-    ours = _wrk(bench, f"{PLATFORM_URL}{path}", "platform ingest", profile="platform")
-    r.update(
-        ingest_rps=ours["rps"],
-        ingest_sat_p50_ms=ours["p50_ms"],
-        ingest_sat_p99_ms=ours["p99_ms"],
-        ingest_sat_requests=ours["requests"],
-    )
+    ref_cost = r["ingest_floor_cpu_ms_per_req"] + r["ingest_floor_pg_cpu_ms_per_req"]
+    our_cost = r["ingest_cpu_ms_per_req"] + r["ingest_pg_cpu_ms_per_req"]
+    r["ingest_cpu_cost_ratio"] = round(ref_cost / our_cost, 2) if our_cost else None
 
     bench.sampler.phase = "ingest-pywa"
-    pywa = bench.uvicorn(
+    bench.uvicorn(
         "pywa",
         "bench.pywa_app:app",
         conf.PORT_PYWA,
@@ -179,9 +250,21 @@ def phase_ingest(bench: Bench) -> None:
         {**conf.base_env(), "META_APP_SECRET": secret},
     )
     _smoke(f"http://{conf.HOST}:{conf.PORT_PYWA}{path}", secret)
-    peer = _wrk(bench, f"http://{conf.HOST}:{conf.PORT_PYWA}{path}", "pywa")
-    bench.stop(pywa.name)
-    r.update(pywa_rps=peer["rps"], pywa_p50_ms=peer["p50_ms"], pywa_p99_ms=peer["p99_ms"])
+    peer = _wrk(
+        bench,
+        f"http://{conf.HOST}:{conf.PORT_PYWA}{path}",
+        "pywa",
+        bodies="M1",
+        service="pywa",
+        warm=True,
+    )
+    bench.stop("pywa")
+    r.update(
+        pywa_rps=peer["rps"],
+        pywa_p50_ms=peer["p50_ms"],
+        pywa_p99_ms=peer["p99_ms"],
+        pywa_cpu_ms_per_req=peer["cpu_ms_per_req"],
+    )
 
 
 # ---------------------------------------------------------------- backlog

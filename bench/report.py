@@ -26,6 +26,8 @@ class Row:
 def _num(value: Any, digits: int = 0) -> str:
     if value is None:
         return "n/a"
+    if isinstance(value, list):
+        return ", ".join(_num(v, digits) for v in value)
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int | float):
@@ -187,7 +189,19 @@ def details_table(r: dict[str, Any]) -> str:
     lines = [
         "| supporting figure | value |",
         "|---|---:|",
-        line("reference view p50 / p99 ms at saturation", "ingest_floor_p99_ms", 1),
+        line("ingest rounds, reference view req/s", "ingest_floor_rounds"),
+        line("ingest rounds, platform req/s", "ingest_rounds"),
+        line("server CPU ms per request, reference view", "ingest_floor_cpu_ms_per_req", 2),
+        line("server CPU ms per request, platform ingest", "ingest_cpu_ms_per_req", 2),
+        line("server CPU ms per request, pywa", "pywa_cpu_ms_per_req", 2),
+        line("PostgreSQL CPU ms per request, reference view", "ingest_floor_pg_cpu_ms_per_req", 2),
+        line("PostgreSQL CPU ms per request, platform ingest", "ingest_pg_cpu_ms_per_req", 2),
+        line(
+            "ingest CPU cost ratio, reference ÷ platform (server + PostgreSQL ms/req)",
+            "ingest_cpu_cost_ratio",
+            2,
+        ),
+        line("reference view p99 ms at saturation", "ingest_floor_p99_ms", 1),
         line("platform ingest p50 ms at saturation", "ingest_sat_p50_ms", 1),
         line("platform ingest p99 ms at saturation", "ingest_sat_p99_ms", 1),
         line("pywa p99 ms at saturation", "pywa_p99_ms", 1),
@@ -203,6 +217,15 @@ def details_table(r: dict[str, Any]) -> str:
         line("onboarding: onboardings that reached active", "onboarding_active"),
         line("onboarding: steps run more than once", "onboarding_steps_repeated"),
         line("onboarding: Graph calls made", "onboarding_graph_calls"),
+        line(
+            "onboarding: Graph writes repeated for one object", "onboarding_graph_writes_repeated"
+        ),
+        line(
+            "onboarding: platform CPU ms per onboarding (web + workers)",
+            "onboarding_cpu_ms_per_signup",
+            1,
+        ),
+        line("onboarding: submissions accepted", "onboarding_accepted"),
         line("run wall time s", "wall_s", 1),
     ]
     rss = r.get("rss_by_phase") or {}
