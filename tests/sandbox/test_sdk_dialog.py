@@ -99,16 +99,25 @@ def opener_server(live_server: Any) -> Iterator[str]:
     server.server_close()
 
 
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """One browser for the module (each test gets its own context)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs a loop
+        with playwright_api.sync_playwright() as playwright:
+            launched = playwright.chromium.launch(executable_path=shutil.which("chromium"))
+            yield launched
+            launched.close()
+
+
 @pytest.fixture
-def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs a loop
-    with playwright_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=shutil.which("chromium"))
-        yield launched
-        # While Playwright's loop runs, Django keys connections by context, not thread: the
-        # test's queries used a connection of their own, which must be closed here.
-        connections.close_all()
-        launched.close()
+def browser(chromium: Any) -> Iterator[Any]:
+    yield chromium
+    for context in chromium.contexts:
+        context.close()
+    # While Playwright's loop runs, Django keys connections by context, not thread: the
+    # test's queries used a connection of their own, which must be closed here.
+    connections.close_all()
 
 
 class Flow:
