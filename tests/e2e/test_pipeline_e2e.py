@@ -8,28 +8,23 @@ Needs PostgreSQL (DATABASE_URL) and Redis (CELERY_BROKER_URL); skipped otherwise
 
 import base64
 import collections
-import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import redis
 import requests
 from django.conf import settings
-from django.db import connections
 
 from onboarding.graph import GraphClient
 from onboarding.models import Onboarding, OnboardingEvent, PhoneNumber, TechProvider
 from onboarding.services.signup import embedded_signup_submit
 from onboarding.services.tech_providers import tech_provider_create
 from onboarding.signup_input import SignupInput
+from tests.e2e.stack import Stack, wait_for
 
 pytestmark = [
     pytest.mark.worker,
@@ -41,9 +36,6 @@ pytestmark = [
     ),
 ]
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-PORTS = range(18110, 18200)  # this suite's share of the pipeline helper's 18100-18199
 DONE = (Onboarding.Status.ACTIVE, Onboarding.Status.FAILED)
 # What one clean onboarding costs in Graph calls, by sandbox endpoint.
 CLEAN_RUN = {
@@ -55,176 +47,6 @@ CLEAN_RUN = {
     "phone_number.register": 1,
     "phone_number.get": 1,
 }
-
-
-def _free_port() -> int:
-    for port in PORTS:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) != 0:
-                return port
-    raise RuntimeError("no free port in 18110-18199")
-
-
-def _wait_for(check: Callable[[], bool], *, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-@dataclass
-class Stack:
-    """gunicorn (platform + sandbox) and celery beat, shared by the module; workers per test."""
-
-    url: str
-    env: dict[str, str]
-    logs: Path
-    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    started: int = 0
-    prefix: str = "w"
-
-    def start_worker(self, *, pool: str = "prefork", **env: str) -> subprocess.Popen[bytes]:
-        self.started += 1
-        name = f"{self.prefix}{self.started}"
-        command = [
-            str(BIN / "celery"), "-A", "config", "worker", "-l", "INFO", "-n", f"{name}@%h",
-            "--pool", pool, "--concurrency", "1" if pool == "solo" else "2",
-            "--without-gossip", "--without-mingle", "--without-heartbeat",
-        ]  # fmt: skip
-        log = open(self.logs / f"worker-{name}.log", "wb")  # noqa: SIM115 - closed with the process
-        worker = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env={**self.env, **env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.workers.append(worker)
-        log_path = self.logs / f"worker-{name}.log"
-        _wait_for(
-            lambda: " ready." in log_path.read_text(errors="replace") or worker.poll() is not None,
-            timeout=60,
-            what=f"worker {name}",
-        )
-        return worker
-
-    def stop_workers(self) -> None:
-        for worker in self.workers:
-            if worker.poll() is None:
-                os.killpg(worker.pid, signal.SIGTERM)
-        for worker in self.workers:
-            try:
-                worker.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(worker.pid, signal.SIGKILL)
-                worker.wait()
-        self.workers.clear()
-
-    # --------------------------------------------------------------- the sandbox, over HTTP
-
-    def control(self, method: str, path: str, **body: Any) -> Any:
-        response = requests.request(
-            method, f"{self.url}/sandbox/control/{path}", json=body or None, timeout=10
-        )
-        assert response.status_code < 300, response.text
-        return response.json()
-
-    def calls(self, **query: str) -> list[dict[str, Any]]:
-        return list(self.control("GET", "calls/?limit=1000&" + _query(query))["data"])
-
-    def endpoint_counts(self) -> collections.Counter[str]:
-        return collections.Counter(call["endpoint"] for call in self.calls())
-
-    def signup(self, **choices: str) -> dict[str, Any]:
-        return dict(self.control("POST", "signups/", **choices))
-
-
-def _query(params: dict[str, str]) -> str:
-    return "&".join(f"{k}={v}" for k, v in params.items())
-
-
-def _spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env=env,
-        stdout=open(log, "wb"),  # noqa: SIM115 - closed with the process
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-@pytest.fixture(scope="module")
-def stack(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    db = connections["default"].settings_dict
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    logs = tmp_path_factory.mktemp("pipeline-e2e")
-    env = {
-        **os.environ,
-        "DEBUG": "True",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-        "REDIS_URL": settings.REDIS_URL,
-        "PUBLIC_BASE_URL": url,
-        "GRAPH_API_BASE_URL": f"{url}/sandbox/graph",
-        "SANDBOX_ENABLED": "True",
-        "SANDBOX_WEBHOOK_DISPATCH": "manual",  # no webhooks: only the pipeline talks to Meta
-        "PIPELINE_RETRY_BASE_S": "0.2",
-        "PIPELINE_SWEEP_INTERVAL_S": "1",
-        "PIPELINE_STALE_S": "5",
-        "PIPELINE_CRASH_AFTER": "",
-        "CONN_MAX_AGE": "0",
-        "PYTHONUNBUFFERED": "1",
-    }
-    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    broker.delete("celery", "unacked", "unacked_index")
-    server = _spawn(
-        [
-            str(BIN / "gunicorn"), "config.wsgi", "-b", f"127.0.0.1:{port}",
-            "--worker-class", "gthread", "--workers", "1", "--threads", "16",
-            "--timeout", "60", "--access-logfile", "-",
-        ],
-        env,
-        logs / "gunicorn.log",
-    )  # fmt: skip
-    beat = _spawn(
-        [
-            str(BIN / "celery"), "-A", "config", "beat", "-l", "INFO",
-            "-s", str(logs / "beat-schedule"), "--pidfile=",
-        ],
-        env,
-        logs / "beat.log",
-    )  # fmt: skip
-
-    def server_up() -> bool:
-        try:
-            return requests.get(f"{url}/sandbox/control/faults/", timeout=5).status_code == 200
-        except requests.RequestException:
-            return False
-
-    the_stack = Stack(url=url, env=env, logs=logs)
-    try:
-        _wait_for(server_up, timeout=30, what="gunicorn")
-        yield the_stack
-    finally:
-        the_stack.stop_workers()
-        _stop(beat)
-        _stop(server)
-        broker.delete("celery", "unacked", "unacked_index")
 
 
 @dataclass
@@ -271,7 +93,7 @@ def wait_done(waba_id: str, *, timeout: float = 30) -> Onboarding:
     def done() -> bool:
         return Onboarding.objects.filter(waba__waba_id=waba_id, status__in=DONE).exists()
 
-    _wait_for(done, timeout=timeout, what=f"the onboarding of {waba_id} to finish")
+    wait_for(done, timeout=timeout, what=f"the onboarding of {waba_id} to finish")
     return Onboarding.objects.select_related("waba").get(waba__waba_id=waba_id)
 
 
@@ -454,7 +276,7 @@ def test_workers_killed_right_after_each_steps_graph_call_lose_nothing(platform:
         ready_at = time.monotonic()
         if position == 0:
             platform.submit(signup)
-        _wait_for(_exited(worker), timeout=60, what=f"the kill at {point}")
+        wait_for(_exited(worker), timeout=60, what=f"the kill at {point}")
         assert worker.returncode == -signal.SIGKILL, f"{point}: {worker.returncode}"
         step = Onboarding.objects.get(waba__waba_id=signup["waba_id"]).steps.get(name=point)
         assert step.status == "running", f"{point} was recorded before the kill"
