@@ -63,6 +63,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "onboarding",
     "messaging",
 ]
@@ -160,6 +162,19 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "onboarding.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+# OpenAPI (drf-spectacular): /api/schema/ and /api/docs/, assets served by us, not a CDN.
+SPECTACULAR_SETTINGS = {
+    "TITLE": f"{PLATFORM_NAME} WhatsApp Tech Provider API",
+    "DESCRIPTION": "Embedded Signup onboarding, webhooks, messages and templates for Tech Providers.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/v1/Account/\{auth_id\}/",
 }
 
 # ---------------------------------------------------------------- API
