@@ -167,7 +167,7 @@ REST_FRAMEWORK = {
 # OpenAPI (drf-spectacular): /api/schema/ and /api/docs/, assets served by us, not a CDN.
 SPECTACULAR_SETTINGS = {
     "TITLE": f"{PLATFORM_NAME} WhatsApp Tech Provider API",
-    "DESCRIPTION": "Embedded Signup onboarding, webhooks, messages and templates for Tech Providers.",
+    "DESCRIPTION": "Embedded Signup onboarding, webhooks, messages and templates.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
