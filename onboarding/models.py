@@ -330,9 +330,7 @@ class TechProviderEvent(models.Model):
     """
 
     event_id = models.CharField(max_length=40, unique=True)  # the webhook-id the TP sees
-    tech_provider = models.ForeignKey(
-        TechProvider, on_delete=models.CASCADE, related_name="events"
-    )
+    tech_provider = models.ForeignKey(TechProvider, on_delete=models.CASCADE, related_name="events")
     waba = models.ForeignKey(
         WhatsAppBusinessAccount,
         on_delete=models.SET_NULL,
@@ -419,9 +417,7 @@ class SignupSession(BaseModel):
         indexes = [models.Index(fields=["tech_provider", "status"])]
         constraints = [
             models.CheckConstraint(
-                condition=Q(
-                    status__in=["opened", "finished", "cancelled", "errored", "rejected"]
-                ),
+                condition=Q(status__in=["opened", "finished", "cancelled", "errored", "rejected"]),
                 name="signupsession_status_valid",
             ),
         ]
