@@ -1,5 +1,7 @@
 """The EmbeddedSignup API: the seed's error table word for word, success, tenancy and paging."""
 
+from collections.abc import Mapping
+
 import pytest
 from django.test import override_settings
 from rest_framework.test import APIClient
@@ -16,7 +18,7 @@ VALID = {
 }
 
 
-def post(api: APIClient, account: Account, body: dict[str, object], fmt: str = "json"):
+def post(api: APIClient, account: Account, body: Mapping[str, object], fmt: str = "json"):
     return api.post(account.url(), body, format=fmt)
 
 
@@ -204,7 +206,9 @@ def test_an_offboarded_waba_can_be_onboarded_again(api, account):
     assert response.status_code == 200
     onboarding = Onboarding.objects.get()
     assert onboarding.status == "pending"
-    assert onboarding.events.last().reason == "Re-onboarding an offboarded WABA"
+    last = onboarding.events.last()
+    assert last is not None
+    assert last.reason == "Re-onboarding an offboarded WABA"
 
 
 def test_malformed_json_is_a_400_in_the_api_shape(api, account):

@@ -28,7 +28,9 @@ def test_the_first_task_is_published_after_commit_with_the_id_only(
     assert broker.llen("celery") == 0  # nothing leaves before the commit
     assert len(callbacks) == 1
     callbacks[0]()
-    message = json.loads(broker.lpop("celery"))
+    raw = broker.lpop("celery")
+    assert isinstance(raw, bytes)
+    message = json.loads(raw)
     assert message["headers"]["task"] == "onboarding.onboarding_advance"
     assert message["headers"]["argsrepr"] == f"({Onboarding.objects.get().pk},)"
 

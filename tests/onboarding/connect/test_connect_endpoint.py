@@ -46,7 +46,8 @@ def open_page(browser: Client, tp, reference: str = "") -> dict:
         r'<script id="connect-config" type="application/json">(.*?)</script>',
         response.content.decode(),
     )
-    return json.loads(match.group(1))
+    assert match is not None
+    return dict(json.loads(match.group(1)))
 
 
 def submit(browser: Client, config: dict, body: dict):
@@ -91,7 +92,7 @@ def meta_ok(target_ids=(WABA,), *, app_id: str = APP_ID, is_valid: bool = True) 
 
 
 def calls_to(path: str) -> int:
-    return sum(1 for call in responses.calls if call.request.url.split("?")[0].endswith(path))
+    return sum(1 for call in responses.calls if str(call.request.url).split("?")[0].endswith(path))
 
 
 @responses.activate
@@ -103,14 +104,16 @@ def test_a_finished_signup_exchanges_the_code_once_and_starts_onboarding(browser
     body = response.json()
     assert body["waba_id"] == WABA
     assert calls_to("oauth/access_token") == 1
-    exchange = responses.calls[0].request.url
+    exchange = str(responses.calls[0].request.url)
     assert f"client_id={APP_ID}" in exchange
     assert "code=the-code" in exchange
     debug = responses.calls[1].request
     assert debug.headers["Authorization"] == f"Bearer {APP_ID}|{APP_SECRET}"
     waba = WhatsAppBusinessAccount.objects.get()
     assert (waba.reference, waba.tech_provider_id, waba.business_token) == ("crm-1", tp.pk, TOKEN)
-    assert waba.business_token_expires_at > timezone.now() + timedelta(days=59)
+    expires_at = waba.business_token_expires_at
+    assert expires_at is not None
+    assert expires_at > timezone.now() + timedelta(days=59)
     session = SignupSession.objects.get(waba=waba)
     assert (session.status, session.event) == ("finished", "FINISH")
     status = browser.get(body["status_url"]).json()
@@ -281,7 +284,9 @@ def test_no_token_or_code_is_stored_in_plain_text(browser, tp):
 def test_the_page_sends_a_strict_csp_with_a_nonce(browser, tp):
     response = browser.get(f"/connect/{tp.public_id}/")
     policy = response["Content-Security-Policy"]
-    nonce = re.search(r"'nonce-([^']+)'", policy).group(1)
+    found = re.search(r"'nonce-([^']+)'", policy)
+    assert found is not None
+    nonce = found.group(1)
     assert f'nonce="{nonce}"' in response.content.decode()
     assert "frame-ancestors 'none'" in policy
     assert "unsafe-inline" not in policy
