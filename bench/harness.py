@@ -51,6 +51,7 @@ class Bench:
         self.results: dict[str, Any] = {"mode": mode}
         self.tech_provider_id = 0  # the bench's Tech Provider (bench.phases.fixtures)
         self.receiver_secrets: list[str] = []  # the whsec_ secrets the receiver accepts
+        self.auth = ("", "")  # the bench Tech Provider's auth_id and auth_token
         self.notes: list[str] = []
         self.env = {**conf.base_env(), **conf.platform_env(self.secrets)}
         self.sandbox_env = {**conf.base_env(), **conf.sandbox_server_env(self.secrets)}
