@@ -9,15 +9,18 @@ phase's time goes. Profiled figures run a little lower than unprofiled ones.
 import subprocess
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench import conf
-from bench.procs import Service
+
+if TYPE_CHECKING:  # bench.procs needs psutil, which only bench/requirements.txt installs
+    from bench.procs import Service
 
 PROJECT = ("messaging/", "onboarding/", "config/", "sandbox/", "bench/")
 
 
 class Recording:
-    def __init__(self, service: Service, name: str, seconds: float) -> None:
+    def __init__(self, service: "Service", name: str, seconds: float) -> None:
         self.raw = conf.OUT_DIR / f"profile-{name}.txt"
         self.summary = conf.OUT_DIR / f"profile-{name}.summary.txt"
         assert service.popen is not None  # noqa: S101 - started services only

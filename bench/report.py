@@ -272,7 +272,9 @@ def plot(path: Path, r: dict[str, Any]) -> bool:
         ("forwarding\nvs requests x2", "forward_per_s", "forward_floor_per_s", 0.5),
         ("send API\nvs reference", "send_rps", "ingest_floor_rps", 0.9),
     ]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (left, right, third) = plt.subplots(
+        1, 3, figsize=(14, 4.2), gridspec_kw={"width_ratios": [4, 4, 2]}
+    )
     xs = range(len(pairs))
     ours = [r.get(a) or 0 for _, a, _, _ in pairs]
     floors = [r.get(b) or 0 for _, _, b, _ in pairs]
@@ -288,11 +290,29 @@ def plot(path: Path, r: dict[str, Any]) -> bool:
         for q, (_, _, _, goal) in zip(ratios, pairs, strict=True)
     ]
     right.bar(list(xs), ratios, 0.5, color=colors)
-    for x, (_, _, _, goal) in zip(xs, pairs, strict=True):
+    for x, (_, a, b, goal) in zip(xs, pairs, strict=True):
         right.hlines(goal, x - 0.35, x + 0.35, colors="black", linestyles="dashed")
+        ratio = _ratio(r.get(a), r.get(b))
+        label = "n/a" if ratio is None else f"{ratio:.2f}"
+        right.annotate(label, (x, ratio or 0), ha="center", va="bottom", fontsize=8)
     right.set_xticks(list(xs), [p[0] for p in pairs], fontsize=8)
     right.set_ylabel("ratio to floor (dashed: target)")
     right.set_title("Ratio to floor")
+    p99 = [("alone", r.get("ingest_p99_alone_ms")), ("workers\nrunning", r.get("ingest_p99_ms"))]
+    third.bar(
+        [0, 1],
+        [v or 0 for _, v in p99],
+        0.5,
+        color=["#2e9d5b" if (v or 0) < 250 else "#d1495b" for _, v in p99],
+    )
+    third.hlines(250, -0.4, 1.4, colors="black", linestyles="dashed")
+    for x, (_, v) in enumerate(p99):
+        third.annotate(
+            "n/a" if v is None else f"{v:.0f}", (x, v or 0), ha="center", va="bottom", fontsize=8
+        )
+    third.set_xticks([0, 1], [name for name, _ in p99], fontsize=8)
+    third.set_ylabel("ms (dashed: 250 ms)")
+    third.set_title(f"Ingest p99 at {_num(r.get('paced_rps'))}/s", fontsize=10)
     fig.suptitle(f"bench/run {r.get('mode', '')} · {r.get('started_at', '')}", fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
