@@ -175,6 +175,17 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/v1/Account/\{auth_id\}/",
+    # Only the Tech Provider API (/v1/): the Connect page's endpoints and the sandbox are not it.
+    "PREPROCESSING_HOOKS": ["onboarding.api.openapi.exclude_browser_and_sandbox"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "onboarding.api.openapi.empty_query_is_absent",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "WabaStatusEnum": "onboarding.models.WhatsAppBusinessAccount.Status",
+        "OnboardingStatusEnum": "onboarding.models.Onboarding.Status",
+        "StepStatusEnum": "onboarding.models.OnboardingStep.Status",
+    },
 }
 
 # ---------------------------------------------------------------- API

@@ -5,6 +5,7 @@ its signing secret, the delivery log with attempts, and replays. One view per ac
 import json
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,12 +15,14 @@ from messaging.models import Delivery, DeliveryAttempt
 from messaging.services import deliveries as delivery_services
 from messaging.services import endpoints
 from onboarding.api.auth import tech_provider_of
+from onboarding.api.openapi import PageMeta, PageQuery, tech_provider_schema
 from onboarding.api.pagination import paginate
 from onboarding.apis import TechProviderApi
 from onboarding.errors import InvalidRequest
 from onboarding.models import TechProvider
 
 BASE = "WhatsApp/Webhook/"
+TAG = "Webhooks"
 
 
 def _valid(serializer: serializers.Serializer[Any]) -> dict[str, Any]:
@@ -78,15 +81,99 @@ def delivery_output(delivery: Delivery, *, with_payload: bool = False) -> dict[s
     return output
 
 
+class WebhookConfigOutput(serializers.Serializer[Any]):
+    """The callback configuration (never a secret)."""
+
+    api_id = serializers.CharField()
+    url = serializers.CharField(allow_null=True)
+    enabled = serializers.BooleanField()
+    disabled_at = serializers.DateTimeField(allow_null=True)
+    disabled_reason = serializers.CharField(allow_null=True)
+    signature_scheme = serializers.CharField()
+    previous_secret_expires_at = serializers.DateTimeField(allow_null=True)
+
+
+class WebhookConfigUpdated(WebhookConfigOutput):
+    message = serializers.CharField()
+
+
+class SecretRotated(serializers.Serializer[Any]):
+    api_id = serializers.CharField()
+    message = serializers.CharField()
+    secret = serializers.CharField(help_text="The new whsec_ secret, shown this once.")
+    previous_secret_expires_at = serializers.DateTimeField(allow_null=True)
+
+
+class AttemptOutput(serializers.Serializer[Any]):
+    number = serializers.IntegerField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    duration_ms = serializers.IntegerField()
+    outcome = serializers.ChoiceField(choices=DeliveryAttempt.Outcome.choices)
+    status_code = serializers.IntegerField(allow_null=True)
+    error = serializers.CharField(allow_null=True)
+
+
+class DeliveryOutput(serializers.Serializer[Any]):
+    webhook_id = serializers.CharField()
+    event_type = serializers.CharField()
+    state = serializers.ChoiceField(choices=Delivery.State.choices)
+    attempt_count = serializers.IntegerField()
+    next_attempt_at = serializers.DateTimeField(allow_null=True)
+    last_status_code = serializers.IntegerField(allow_null=True)
+    last_error = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    succeeded_at = serializers.DateTimeField(allow_null=True)
+    replays = serializers.IntegerField()
+    attempts = AttemptOutput(many=True)
+    resource_uri = serializers.CharField()
+
+
+class DeliveryDetailOutput(DeliveryOutput):
+    api_id = serializers.CharField()
+    payload = serializers.JSONField(help_text="The body sent: our envelope around Meta's event.")
+
+
+class DeliveryList(serializers.Serializer[Any]):
+    api_id = serializers.CharField()
+    meta = PageMeta()
+    objects = DeliveryOutput(many=True)
+
+
+class DeliveryReplayed(DeliveryOutput):
+    api_id = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ReplayedSince(serializers.Serializer[Any]):
+    api_id = serializers.CharField()
+    message = serializers.CharField()
+    count = serializers.IntegerField()
+
+
 class WebhookConfigApi(TechProviderApi):
     """GET the callback configuration; POST {"url": ...} to set it ("" removes it)."""
 
+    @extend_schema_serializer(component_name="WebhookConfigInput")
     class InputSerializer(serializers.Serializer[Any]):
         url = serializers.CharField(allow_blank=True, max_length=2000, trim_whitespace=True)
 
+    @tech_provider_schema(
+        operation_id="webhook_config_retrieve",
+        tag=TAG,
+        summary="The callback URL and its state",
+        ok={200: WebhookConfigOutput},
+    )
     def get(self, request: Request, auth_id: str) -> Response:
         return Response(webhook_config(tech_provider_of(request)))
 
+    @tech_provider_schema(
+        operation_id="webhook_config_update",
+        tag=TAG,
+        summary="Set the callback URL (SSRF-checked; an empty string removes it)",
+        request=InputSerializer,
+        ok={200: WebhookConfigUpdated},
+        errors=(400,),
+    )
     def post(self, request: Request, auth_id: str) -> Response:
         data = _valid(self.InputSerializer(data=request.data))
         tech_provider = endpoints.webhook_url_set(
@@ -98,10 +185,19 @@ class WebhookConfigApi(TechProviderApi):
 class WebhookSecretRotateApi(TechProviderApi):
     """POST: start signing with a new secret; the old one keeps signing for `grace_seconds`."""
 
+    @extend_schema_serializer(component_name="WebhookSecretInput")
     class InputSerializer(serializers.Serializer[Any]):
         secret = serializers.CharField(required=False, max_length=200)
         grace_seconds = serializers.IntegerField(required=False, min_value=0, max_value=7 * 86400)
 
+    @tech_provider_schema(
+        operation_id="webhook_secret_rotate",
+        tag=TAG,
+        summary="Rotate the signing secret; the old one signs too for the grace period",
+        request=InputSerializer,
+        ok={200: SecretRotated},
+        errors=(400,),
+    )
     def post(self, request: Request, auth_id: str) -> Response:
         data = _valid(self.InputSerializer(data=request.data))
         rotated = endpoints.webhook_secret_rotate(
@@ -121,12 +217,21 @@ class WebhookSecretRotateApi(TechProviderApi):
 class DeliveryListApi(TechProviderApi):
     """GET the delivery log, newest first, each with its attempts (Plivo list shape)."""
 
+    @extend_schema_serializer(component_name="DeliveryFilter")
     class FilterSerializer(serializers.Serializer[Any]):
         state = serializers.ChoiceField(choices=Delivery.State.choices, required=False)
         event_type = serializers.CharField(required=False, max_length=64)
         since = serializers.DateTimeField(required=False)
         until = serializers.DateTimeField(required=False)
 
+    @tech_provider_schema(
+        operation_id="delivery_list",
+        tag=TAG,
+        summary="The delivery log, newest first, each with its attempts",
+        parameters=[PageQuery, FilterSerializer],
+        ok={200: DeliveryList},
+        errors=(400,),
+    )
     def get(self, request: Request, auth_id: str) -> Response:
         filters = _valid(self.FilterSerializer(data=request.query_params))
         tech_provider = tech_provider_of(request)
@@ -138,6 +243,13 @@ class DeliveryListApi(TechProviderApi):
 class DeliveryDetailApi(TechProviderApi):
     """GET one delivery by its webhook-id, with the payload and every attempt."""
 
+    @tech_provider_schema(
+        operation_id="delivery_retrieve",
+        tag=TAG,
+        summary="One delivery by its webhook-id, with the payload and every attempt",
+        ok={200: DeliveryDetailOutput},
+        errors=(400, 404),
+    )
     def get(self, request: Request, auth_id: str, webhook_id: str) -> Response:
         delivery = selectors.delivery_get_for_tech_provider(
             tech_provider=tech_provider_of(request), webhook_id=webhook_id
@@ -148,6 +260,14 @@ class DeliveryDetailApi(TechProviderApi):
 class DeliveryReplayApi(TechProviderApi):
     """POST: send one delivery again (same webhook-id, fresh timestamp and signature)."""
 
+    @tech_provider_schema(
+        operation_id="delivery_replay",
+        tag=TAG,
+        summary="Send one delivery again: same webhook-id and body, fresh signature",
+        request=None,
+        ok={202: DeliveryReplayed},
+        errors=(400, 404),
+    )
     def post(self, request: Request, auth_id: str, webhook_id: str) -> Response:
         delivery = selectors.delivery_get_for_tech_provider(
             tech_provider=tech_provider_of(request), webhook_id=webhook_id
@@ -161,6 +281,7 @@ class DeliveryReplayApi(TechProviderApi):
 class DeliveryReplaySinceApi(TechProviderApi):
     """POST {"since": ISO time, "states": [...]}: replay every failed or dead delivery since."""
 
+    @extend_schema_serializer(component_name="ReplaySinceInput")
     class InputSerializer(serializers.Serializer[Any]):
         since = serializers.DateTimeField()
         states = serializers.ListField(
@@ -169,6 +290,14 @@ class DeliveryReplaySinceApi(TechProviderApi):
             allow_empty=False,
         )
 
+    @tech_provider_schema(
+        operation_id="delivery_replay_since",
+        tag=TAG,
+        summary="Replay every failed or dead delivery created since a time",
+        request=InputSerializer,
+        ok={202: ReplayedSince},
+        errors=(400,),
+    )
     def post(self, request: Request, auth_id: str) -> Response:
         data = _valid(self.InputSerializer(data=request.data))
         count = delivery_services.deliveries_replay_since(

@@ -3,6 +3,7 @@
 from typing import Any
 
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from onboarding import selectors
@@ -58,6 +59,18 @@ class OnboardingStepOutput(serializers.ModelSerializer[OnboardingStep]):
             "finished_at",
         ]
 
+    @extend_schema_field(
+        {
+            "type": "object",
+            "nullable": True,
+            "properties": {
+                "code": {"type": "integer", "nullable": True},
+                "subcode": {"type": "integer", "nullable": True},
+                "message": {"type": "string"},
+                "fbtrace_id": {"type": "string"},
+            },
+        }
+    )
     def get_last_error(self, step: OnboardingStep) -> dict[str, Any] | None:
         if step.last_error_code is None and not step.last_error_message:
             return None
@@ -87,9 +100,11 @@ class OnboardingOutput(serializers.ModelSerializer[Onboarding]):
         model = Onboarding
         fields = ["status", "failure_reason", "completed_at", "steps", "events", "events_total"]
 
+    @extend_schema_field(OnboardingStepOutput(many=True))
     def get_steps(self, onboarding: Onboarding) -> Any:
         return OnboardingStepOutput(selectors.onboarding_steps(onboarding), many=True).data
 
+    @extend_schema_field(OnboardingEventOutput(many=True))
     def get_events(self, onboarding: Onboarding) -> Any:
         newest = selectors.onboarding_events(onboarding).reverse()[:EVENTS_SHOWN]
         return OnboardingEventOutput(list(newest)[::-1], many=True).data
@@ -100,7 +115,9 @@ class OnboardingOutput(serializers.ModelSerializer[Onboarding]):
 
 class WabaOutput(serializers.ModelSerializer[WhatsAppBusinessAccount]):
     phone_numbers = PhoneNumberOutput(many=True, read_only=True)
-    onboarding_status = serializers.CharField(source="onboarding.status", read_only=True)
+    onboarding_status = serializers.CharField(
+        source="onboarding.status", read_only=True, allow_null=True
+    )
     resource_uri = serializers.SerializerMethodField()
 
     class Meta:
@@ -123,7 +140,7 @@ class WabaOutput(serializers.ModelSerializer[WhatsAppBusinessAccount]):
 
 
 class WabaDetailOutput(WabaOutput):
-    onboarding = OnboardingOutput(read_only=True)
+    onboarding = OnboardingOutput(read_only=True, allow_null=True)
 
     class Meta(WabaOutput.Meta):
         fields = [*WabaOutput.Meta.fields, "onboarding"]

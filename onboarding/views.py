@@ -53,6 +53,8 @@ STATUS_LABELS = {
 
 
 def _tech_provider(public_id: str) -> TechProvider:
+    if "\x00" in public_id:  # PostgreSQL text cannot hold NUL: was a 500
+        raise Http404("No such signup page")
     tech_provider = selectors.tech_provider_get_by_public_id(public_id)
     if tech_provider is None:
         raise Http404("No such signup page")

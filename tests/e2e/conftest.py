@@ -9,7 +9,7 @@ import requests
 from django.conf import settings
 from django.db import connections
 
-from tests.e2e.stack import BIN, Stack, free_port, spawn, stop, wait_for
+from tests.e2e.stack import BIN, PORTS, Stack, free_port, spawn, stop, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -18,9 +18,10 @@ def stack(
     django_db_setup: None,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
-    """The module's stack; a module may set `STACK_ENV` to add or override variables."""
+    """The module's stack; a module may set `STACK_ENV` to add or override variables, and
+    `STACK_PORTS` (a range) to serve from its own ports."""
     db = connections["default"].settings_dict
-    port = free_port()
+    port = free_port(getattr(request.module, "STACK_PORTS", PORTS))
     url = f"http://127.0.0.1:{port}"
     logs = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
     env = {

@@ -23,12 +23,12 @@ BIN = Path(sys.executable).parent
 PORTS = range(18110, 18200)  # the end-to-end suite's ports
 
 
-def free_port() -> int:
-    for port in PORTS:
+def free_port(ports: range = PORTS) -> int:
+    for port in ports:
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", port)) != 0:
                 return port
-    raise RuntimeError("no free port in 18110-18199")
+    raise RuntimeError(f"no free port in {ports.start}-{ports.stop - 1}")
 
 
 def wait_for(check: Callable[[], bool], *, timeout: float, what: str) -> None:
