@@ -388,6 +388,15 @@ CELERY_BEAT_SCHEDULE["ops-beat-heartbeat"] = {  # every WORKER_HEARTBEAT_INTERVA
     "schedule": WORKER_HEARTBEAT_INTERVAL_S,
     "options": {"expires": WORKER_HEARTBEAT_INTERVAL_S},  # a late tick is a missed tick
 }
+# Reconciliation (onboarding/services/reconciliation.py): every active WABA is checked at Meta
+# this often; a business token this close to its end counts as drift.
+RECONCILE_INTERVAL_S = env.float("RECONCILE_INTERVAL_S", default=3600.0)
+RECONCILE_TOKEN_WARN_S = env.int("RECONCILE_TOKEN_WARN_S", default=7 * 24 * 3600)
+CELERY_BEAT_SCHEDULE["onboarding-reconcile"] = {  # every RECONCILE_INTERVAL_S (1 h)
+    "task": "onboarding.wabas_reconcile",
+    "schedule": RECONCILE_INTERVAL_S,
+    "options": {"expires": RECONCILE_INTERVAL_S},
+}
 # SIGTERM to a worker is a warm shutdown: running tasks finish, nothing new starts. Where the
 # platform SIGKILLs soon after SIGTERM, set REMAP_SIGTERM=SIGQUIT and this a little under its
 # grace period: tasks get that long, then unfinished ones go back to the queue (acks_late).

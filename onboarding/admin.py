@@ -26,6 +26,7 @@ from onboarding.models import (
 )
 from onboarding.services.offboarding import waba_offboard
 from onboarding.services.pipeline import onboarding_retry
+from onboarding.services.reconciliation import waba_reconcile
 from onboarding.services.tech_providers import (
     IssuedCredentials,
     tech_provider_create,
@@ -200,10 +201,35 @@ def _steps_table(onboarding: Onboarding) -> SafeString:
     )
 
 
+class DriftFilter(admin.SimpleListFilter):
+    title = "drift"
+    parameter_name = "drift"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Drifted"), ("no", "In line")]
+
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[WhatsAppBusinessAccount]
+    ) -> QuerySet[WhatsAppBusinessAccount]:
+        if self.value() == "yes":
+            return queryset.exclude(drift={})
+        if self.value() == "no":
+            return queryset.filter(drift={})
+        return queryset
+
+
 @admin.register(WhatsAppBusinessAccount)
 class WhatsAppBusinessAccountAdmin(admin.ModelAdmin[WhatsAppBusinessAccount]):
-    list_display = ["waba_id", "tech_provider", "status", "reference", "signup_event", "created_at"]
-    list_filter = ["status", "signup_event", "tech_provider"]
+    list_display = [
+        "waba_id",
+        "tech_provider",
+        "status",
+        "drifted",
+        "reference",
+        "signup_event",
+        "created_at",
+    ]
+    list_filter = ["status", DriftFilter, "signup_event", "tech_provider"]
     search_fields = [
         "waba_id",
         "business_id",
@@ -226,10 +252,31 @@ class WhatsAppBusinessAccountAdmin(admin.ModelAdmin[WhatsAppBusinessAccount]):
         "business_token_expires_at",
         "activated_at",
         "offboarded_at",
+        "drift_found",
+        "drift_since",
+        "reconciled_at",
         "onboarding_steps",
     )
 
-    actions = ["retry_onboarding", "offboard"]
+    actions = ["retry_onboarding", "offboard", "reconcile"]
+
+    @admin.display(description="drift", boolean=True)
+    def drifted(self, waba: WhatsAppBusinessAccount) -> bool:
+        return bool(waba.drift)
+
+    @admin.display(description="Drift found at Meta")
+    def drift_found(self, waba: WhatsAppBusinessAccount) -> SafeString:
+        if not waba.drift:
+            return format_html("{}", "none")
+        items = format_html_join("", "<li><b>{}</b>: {}</li>", sorted(waba.drift.items()))
+        return format_html("<ul>{}</ul>", items)
+
+    @admin.action(description="Check at Meta now (reconcile)")
+    def reconcile(self, request: HttpRequest, queryset: QuerySet[WhatsAppBusinessAccount]) -> None:
+        for waba in queryset:
+            waba = waba_reconcile(waba_pk=waba.pk)
+            found = ", ".join(sorted(waba.drift)) or "no drift"
+            self.message_user(request, f"{waba.waba_id}: {found}.")
 
     @admin.action(description="Retry the onboarding from its failed step")
     def retry_onboarding(

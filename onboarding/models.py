@@ -4,7 +4,7 @@ Data, constraints and tiny derived properties only; every write goes through ser
 """
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import JSONField, Q, Value
 
 from onboarding.fields import EncryptedTextField
 
@@ -114,6 +114,11 @@ class WhatsAppBusinessAccount(BaseModel):
     activated_at = models.DateTimeField(null=True, blank=True)
     offboarded_at = models.DateTimeField(null=True, blank=True)
     offboard_reason = models.TextField(blank=True)
+    # Reconciliation (onboarding.services.reconciliation): what Meta's side last showed that is
+    # not as onboarding left it, by check name ({"subscription": "...", ...}; empty: no drift).
+    drift = models.JSONField(default=dict, db_default=Value({}, JSONField()), blank=True)
+    drift_since = models.DateTimeField(null=True, blank=True)
+    reconciled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = "WhatsApp Business Account"

@@ -7,7 +7,7 @@ in PostgreSQL, so a task only names the step and the service decides whether it 
 from celery import Task, shared_task
 
 from onboarding.models import OnboardingStep
-from onboarding.services import pipeline
+from onboarding.services import pipeline, reconciliation
 
 Step = OnboardingStep.Name
 
@@ -52,6 +52,18 @@ def waba_activate(step_id: int) -> None:
 def onboarding_sweep() -> None:
     """Periodic (celery beat): re-enqueue due waits, expired leases and lost nudges."""
     pipeline.onboarding_sweep()
+
+
+@shared_task(name="onboarding.wabas_reconcile")
+def wabas_reconcile() -> None:
+    """Periodic (celery beat): queue a reconciliation of every active WABA."""
+    reconciliation.wabas_reconcile_enqueue()
+
+
+@shared_task(name="onboarding.waba_reconcile")
+def waba_reconcile(waba_pk: int) -> None:
+    """Check one WABA at Meta for drift from what onboarding left."""
+    reconciliation.waba_reconcile(waba_pk=waba_pk)
 
 
 STEP_TASKS: dict[str, Task] = {  # type: ignore[type-arg]
