@@ -52,6 +52,8 @@ class Bench:
         self.tech_provider_id = 0  # the bench's Tech Provider (bench.phases.fixtures)
         self.receiver_secrets: list[str] = []  # the whsec_ secrets the receiver accepts
         self.auth = ("", "")  # the bench Tech Provider's auth_id and auth_token
+        self.setup_sql: Path | None = None
+        self.extra_env: dict[str, str] = {}  # an experiment: settings given to the platform
         self.notes: list[str] = []
         self.env = {**conf.base_env(), **conf.platform_env(self.secrets)}
         self.sandbox_env = {**conf.base_env(), **conf.sandbox_server_env(self.secrets)}
@@ -231,7 +233,7 @@ def _git_commit() -> str:
         text=True,
         check=False,
     )
-    return done.stdout.strip() + ("+local changes" if dirty.stdout.strip() else "")
+    return done.stdout.strip() + (" with uncommitted changes" if dirty.stdout.strip() else "")
 
 
 def setup(bench: Bench) -> None:
@@ -253,8 +255,19 @@ def setup(bench: Bench) -> None:
 
     _point_at_sandbox(bench)
     phases.fixtures(bench)
+    if bench.setup_sql:
+        _run_sql(bench.setup_sql)
     phases.start_servers(bench)
     bench.results["setup_s"] = round(time.monotonic() - t0, 1)
+
+
+def _run_sql(path: Path) -> None:
+    """An experiment: SQL run on the bench database after migrating (e.g. an index dropped),
+    to measure a schema change before proposing it. Named in the results."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(path.read_text())
 
 
 def _point_at_sandbox(bench: Bench) -> None:
@@ -271,7 +284,11 @@ def _point_at_sandbox(bench: Bench) -> None:
         "META_WEBHOOK_VERIFY_TOKEN": settings.SANDBOX_WEBHOOK_VERIFY_TOKEN,
     }
     bench.secrets = dataclasses.replace(bench.secrets, meta_app_secret=meta["META_APP_SECRET"])
-    bench.env = {**conf.base_env(), **conf.platform_env(bench.secrets, meta=meta)}
+    bench.env = {
+        **conf.base_env(),
+        **conf.platform_env(bench.secrets, meta=meta),
+        **bench.extra_env,
+    }
 
 
 def _bodies(bench: Bench) -> None:
@@ -306,12 +323,17 @@ def box_busy_pct(seconds: float = 0.5) -> float:
 
 
 def environment(r: dict[str, Any]) -> str:
+    busy = ", ".join(
+        f"{k} {v:.0f} %" for k, v in (r.get("box_busy_pct_before_phase") or {}).items()
+    )
+    durations = ", ".join(f"{k} {v:g} s" for k, v in (r.get("phase_s") or {}).items())
     return (
         f"Machine: {r.get('cpus')} CPUs ({r.get('cpu_model')}), Python {r.get('python')}; "
         f"PostgreSQL {r.get('postgres')}, Redis {r.get('redis')}, wrk {r.get('wrk')}. "
-        "Load generator, servers, workers, PostgreSQL and Redis share the same cores; the box's "
-        f"CPU was {r.get('box_busy_pct_before_phase')} % busy just before each phase (anything "
-        "above a few % is other work on the machine, which lowers every figure of that phase)."
+        "Load generator, servers, workers, PostgreSQL and Redis share the same cores. Just before "
+        f"each phase the box's CPUs were busy: {busy} (anything above a few % is other work on "
+        "the machine, which lowers every figure of that phase). Phase durations: "
+        f"{durations}."
     )
 
 
@@ -345,6 +367,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     durations = conf.Durations.quick() if args.quick else conf.Durations.full()
     bench = Bench(durations, "quick" if args.quick else "full", profile=args.profile)
     bench.results["celery_nice"] = conf.CELERY_NICE
+    if args.env:
+        extra = dict(item.split("=", 1) for item in args.env)
+        bench.extra_env = extra
+        bench.results["extra_env"] = extra
+    if args.setup_sql:
+        bench.setup_sql = Path(args.setup_sql).resolve()
+        bench.results["setup_sql"] = str(args.setup_sql)
     chosen = [p for p in (args.phases.split(",") if args.phases else PHASES) if p]
     started = time.monotonic()
     bench.results["started_at"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -415,6 +444,17 @@ def main(argv: list[str]) -> int:
         action="store_true",
         help="py-spy the platform during ingest and the workers during backlog "
         "and forward; summaries in var/bench/profile-*.summary.txt",
+    )
+    parser.add_argument(
+        "--env",
+        metavar="NAME=VALUE",
+        action="append",
+        help="an experiment: a setting for the platform and its workers (repeatable)",
+    )
+    parser.add_argument(
+        "--setup-sql",
+        metavar="FILE",
+        help="an experiment: SQL run on the bench database after migrating",
     )
     parser.add_argument("--phases", help=f"comma-separated subset of {','.join(PHASES)}")
     docs = parser.add_mutually_exclusive_group()

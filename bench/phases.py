@@ -194,7 +194,7 @@ def phase_ingest(bench: Bench) -> None:
     path = "/webhooks/meta/"
     ref_url = f"http://{conf.HOST}:{conf.PORT_REFERENCE}{path}"
     ref_env = {**conf.base_env(), **conf.reference_env(bench.secrets)}
-    bench.gunicorn("reference", "bench.refsite.wsgi", conf.PORT_REFERENCE, ref_env)
+    bench.gunicorn("reference", "bench.refsite.wsgi", conf.PORT_REFERENCE, ref_env, role="other")
     _smoke(ref_url, secret)
     _smoke(f"{PLATFORM_URL}{path}", secret)
     floors, ours = [], []

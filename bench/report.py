@@ -228,7 +228,7 @@ def details_table(r: dict[str, Any]) -> str:
         line("onboarding: steps run more than once", "onboarding_steps_repeated"),
         line("onboarding: Graph calls made", "onboarding_graph_calls"),
         line(
-            "onboarding: Graph writes repeated for one object", "onboarding_graph_writes_repeated"
+            "onboarding: identical Graph writes answered twice", "onboarding_graph_writes_repeated"
         ),
         line(
             "onboarding: platform CPU ms per onboarding (web + workers)",
@@ -353,6 +353,10 @@ def write_docs(
             "",
         ]
     generated += [details_table(r), "", environment(r)]
+    if r.get("extra_env"):
+        generated += ["", f"Experiment: the platform ran with {r['extra_env']}."]
+    if r.get("setup_sql"):
+        generated += ["", f"Experiment: `{r['setup_sql']}` was run on the database first."]
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
     path.write_text(f"{head}{START}\n" + "\n".join(generated).rstrip() + f"\n{END}{tail}")
