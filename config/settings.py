@@ -331,6 +331,66 @@ CELERY_BEAT_SCHEDULE["messaging-housekeeping"] = {  # auto-disable, expiry, prun
     "schedule": 60.0,
 }
 
+# ---------------------------------------------------------------- MESSAGES
+# Sending, templates, inbound media and quality (issue 7); docs/messaging.md explains the design.
+# Throughput per sending number (Meta: 80 mps, 20 for coexistence numbers, up to 1000 once
+# upgraded); the limiter keeps HEADROOM of it, so network jitter cannot push a second over.
+MESSAGE_THROUGHPUT_DEFAULT_MPS = env.int("MESSAGE_THROUGHPUT_DEFAULT_MPS", default=80)
+MESSAGE_THROUGHPUT_COEXISTENCE_MPS = env.int("MESSAGE_THROUGHPUT_COEXISTENCE_MPS", default=20)
+MESSAGE_THROUGHPUT_HIGH_MPS = env.int("MESSAGE_THROUGHPUT_HIGH_MPS", default=1000)
+MESSAGE_THROUGHPUT_HEADROOM = env.float("MESSAGE_THROUGHPUT_HEADROOM", default=0.9)
+# Meta's pair rate: one message per 6 s to one recipient, bursts of 45 borrowed from later.
+MESSAGE_PAIR_INTERVAL_S = env.float("MESSAGE_PAIR_INTERVAL_S", default=6.0)
+MESSAGE_PAIR_BURST = env.int("MESSAGE_PAIR_BURST", default=45)
+# The limiter's shared state: Redis (every worker on every machine), else the database.
+MESSAGE_LIMITER_REDIS_URL = env.str("MESSAGE_LIMITER_REDIS_URL", default=REDIS_URL)
+MESSAGE_MAX_RECIPIENTS = env.int("MESSAGE_MAX_RECIPIENTS", default=100)  # dst joined by "<"
+# The send pump: Graph calls in flight per worker process, and how long one run may last.
+MESSAGE_SEND_THREADS = env.int("MESSAGE_SEND_THREADS", default=16)
+MESSAGE_SEND_BUDGET_S = env.float("MESSAGE_SEND_BUDGET_S", default=20.0)
+MESSAGE_SEND_LEASE_S = env.float("MESSAGE_SEND_LEASE_S", default=GRAPH_API_TIMEOUT_S + 60)
+# Retryable Meta errors back off from BASE (exponential, half jitter) up to CAP, at most
+# MAX_ATTEMPTS calls; a call without an answer waits UNKNOWN_WAIT for a status webhook first.
+MESSAGE_RETRY_BASE_S = env.float("MESSAGE_RETRY_BASE_S", default=2.0)
+MESSAGE_RETRY_CAP_S = env.float("MESSAGE_RETRY_CAP_S", default=300.0)
+MESSAGE_SEND_MAX_ATTEMPTS = env.int("MESSAGE_SEND_MAX_ATTEMPTS", default=8)
+MESSAGE_UNKNOWN_OUTCOME_WAIT_S = env.float("MESSAGE_UNKNOWN_OUTCOME_WAIT_S", default=30.0)
+# Status callbacks to a message's `url`: delays before attempts 1..4 (Plivo: +60, +120, +240 s).
+MESSAGE_CALLBACK_RETRY_SCHEDULE_S = [0, 60, 120, 240]
+# Inbound media: where it is stored (a STORAGES alias) and the largest object fetched.
+INBOUND_MEDIA_STORAGE = env.str("INBOUND_MEDIA_STORAGE", default="default")
+INBOUND_MEDIA_MAX_BYTES = env.int("INBOUND_MEDIA_MAX_BYTES", default=100 * 1024 * 1024)
+# Periodic reads from Meta: numbers' quality, limit and throughput; every WABA's templates.
+MESSAGE_QUALITY_REFRESH_S = env.float("MESSAGE_QUALITY_REFRESH_S", default=3600.0)
+MESSAGE_TEMPLATE_SYNC_S = env.float("MESSAGE_TEMPLATE_SYNC_S", default=6 * 3600.0)
+CELERY_BEAT_SCHEDULE["messaging-messages-send"] = {  # backstop for the API's nudges, retries
+    "task": "messaging.messages_send",
+    "schedule": 1.0,
+    "options": {"expires": 5.0},
+}
+CELERY_BEAT_SCHEDULE["messaging-messages-sweep"] = {  # expired leases and message_expiry
+    "task": "messaging.messages_sweep",
+    "schedule": 15.0,
+}
+CELERY_BEAT_SCHEDULE["messaging-status-callbacks"] = {  # Plivo-style callbacks due
+    "task": "messaging.status_callbacks_send",
+    "schedule": 2.0,
+    "options": {"expires": 10.0},
+}
+CELERY_BEAT_SCHEDULE["messaging-inbound-media"] = {  # media not fetched yet, retries
+    "task": "messaging.inbound_media_fetch",
+    "schedule": 5.0,
+    "options": {"expires": 10.0},
+}
+CELERY_BEAT_SCHEDULE["messaging-quality-refresh"] = {  # every MESSAGE_QUALITY_REFRESH_S (1 h)
+    "task": "messaging.quality_refresh_all",
+    "schedule": MESSAGE_QUALITY_REFRESH_S,
+}
+CELERY_BEAT_SCHEDULE["messaging-templates-sync"] = {  # every MESSAGE_TEMPLATE_SYNC_S (6 h)
+    "task": "messaging.templates_sync_all",
+    "schedule": MESSAGE_TEMPLATE_SYNC_S,
+}
+
 # ---------------------------------------------------------------- SANDBOX SETTINGS
 # Simulator settings (issue 3) live here; docs/sandbox.md explains each. The runtime knobs
 # (review delay, status delays, ...) are seeded from these into the SandboxConfig row, which the

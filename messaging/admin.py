@@ -1,5 +1,7 @@
 """Staff views of messaging: Meta payloads and events, deliveries with their attempts, statuses,
-windows, templates and alerts. Read-only; actions (replay, process again) call services.
+windows, templates and alerts; sent messages with their callbacks, inbound media, numbers'
+quality (drops stand out) and quality events. Read-only, except a number's send-rate cap;
+actions (replay, process again) call services.
 """
 
 from typing import Any
@@ -7,14 +9,20 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html
 
 from messaging.models import (
     ConversationWindow,
     Delivery,
     DeliveryAttempt,
     EndpointHealth,
+    InboundMedia,
+    Message,
     MessageStatus,
     MessageTemplate,
+    NumberHealth,
+    QualityEvent,
+    StatusCallback,
     WabaAlert,
     WebhookEvent,
     WebhookPayload,
@@ -181,3 +189,120 @@ class WabaAlertAdmin(ReadOnlyAdmin):
     list_display = ("kind", "waba", "occurred_at", "handled_at", "created_at")
     list_filter = ("kind",)
     search_fields = ("waba__waba_id", "kind")
+
+
+# ---------------------------------------------------------------- messages (issue 7)
+
+_DROP_STYLE = "color:#b00020;font-weight:bold"
+_QUALITY_COLOURS = {"GREEN": "#1b7f3b", "YELLOW": "#b8860b", "RED": "#b00020"}
+
+
+class CallbackInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = StatusCallback
+    extra = 0
+    can_delete = False
+    fields = ("sequence", "status", "state", "attempts", "last_status_code", "last_error")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Message)
+class MessageAdmin(ReadOnlyAdmin):
+    list_display = (
+        "uuid",
+        "tech_provider",
+        "src",
+        "dst",
+        "kind",
+        "state",
+        "error_code",
+        "fallback_used",
+        "attempts",
+        "created_at",
+    )
+    list_filter = ("state", "kind", "fallback_used")
+    search_fields = ("uuid", "wamid", "dst", "src", "tech_provider__auth_id")
+    list_select_related = ("tech_provider",)
+    inlines = [CallbackInline]
+
+
+@admin.register(StatusCallback)
+class StatusCallbackAdmin(ReadOnlyAdmin):
+    list_display = ("message", "sequence", "status", "state", "attempts", "last_status_code")
+    list_filter = ("state", "status")
+    search_fields = ("message__uuid", "url")
+    list_select_related = ("message",)
+
+
+@admin.register(InboundMedia)
+class InboundMediaAdmin(ReadOnlyAdmin):
+    list_display = ("media_id", "kind", "mime_type", "state", "file_size", "waba", "created_at")
+    list_filter = ("state", "kind")
+    search_fields = ("media_id", "wamid", "waba__waba_id")
+
+
+@admin.register(QualityEvent)
+class QualityEventAdmin(ReadOnlyAdmin):
+    """Drops first and in red: quality down, a lower limit, a template paused or disabled."""
+
+    list_display = (
+        "created_at",
+        "kind",
+        "subject",
+        "previous",
+        "current",
+        "drop",
+        "source",
+        "waba",
+    )
+    list_filter = ("is_drop", "kind", "source")
+    search_fields = ("phone_number_id", "waba__waba_id", "template__name")
+    list_select_related = ("waba", "template")
+    ordering = ("-is_drop", "-created_at")
+
+    @admin.display(description="number or template")
+    def subject(self, obj: QualityEvent) -> str:
+        return obj.phone_number_id or (obj.template.name if obj.template else "")
+
+    @admin.display(description="drop", ordering="is_drop")
+    def drop(self, obj: QualityEvent) -> str:
+        return format_html('<span style="{}">DROP</span>', _DROP_STYLE) if obj.is_drop else "-"
+
+
+@admin.register(NumberHealth)
+class NumberHealthAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Each sending number's quality, limit and throughput; staff may cap its send rate."""
+
+    list_display = (
+        "number",
+        "quality",
+        "limit",
+        "throughput",
+        "mps_override",
+        "dropped_at",
+        "refreshed_at",
+    )
+    list_editable = ("mps_override",)
+    list_select_related = ("number",)
+    search_fields = ("number__phone_number_id", "number__display_phone_number")
+    readonly_fields = ("number", "refreshed_at", "refresh_error", "dropped_at")
+    ordering = ("-dropped_at", "number_id")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="quality", ordering="number__quality_rating")
+    def quality(self, obj: NumberHealth) -> str:
+        rating = obj.number.quality_rating or "-"
+        colour = _QUALITY_COLOURS.get(rating.upper(), "inherit")
+        return format_html('<span style="color:{};font-weight:bold">{}</span>', colour, rating)
+
+    @admin.display(description="messaging limit")
+    def limit(self, obj: NumberHealth) -> str:
+        return obj.number.messaging_limit_tier or "-"
+
+    @admin.display(description="throughput")
+    def throughput(self, obj: NumberHealth) -> str:
+        return obj.number.throughput_level or "-"

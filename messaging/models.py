@@ -1,13 +1,16 @@
 """Messaging data: Meta webhook payloads and events, Tech Provider deliveries and their attempts,
-message statuses, 24-hour windows, templates and WABA alerts.
+message statuses, 24-hour windows, templates and WABA alerts; the outbox of messages Tech
+Providers send, their status callbacks, inbound media we store, and quality changes.
 
 Data, constraints and tiny derived properties only; every write goes through messaging.services.
 """
 
+import uuid
+
 from django.db import models
 from django.db.models import Q
 
-from onboarding.models import BaseModel, TechProvider, WhatsAppBusinessAccount
+from onboarding.models import BaseModel, PhoneNumber, TechProvider, WhatsAppBusinessAccount
 
 
 class WebhookPayload(models.Model):
@@ -221,6 +224,14 @@ class MessageStatus(BaseModel):
 
     class Meta:
         verbose_name_plural = "message statuses"
+        indexes = [
+            # a send whose answer was lost is looked up by the uuid it carried (issue 7)
+            models.Index(
+                fields=["biz_opaque_callback_data"],
+                condition=~Q(biz_opaque_callback_data=""),
+                name="messagestatus_callback_data",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.wamid}: {self.status}"
@@ -263,6 +274,13 @@ class MessageTemplate(BaseModel):
     status_updated_at = models.DateTimeField(null=True, blank=True)  # Meta's time, for ordering
     category_updated_at = models.DateTimeField(null=True, blank=True)
     quality_updated_at = models.DateTimeField(null=True, blank=True)
+    # What the template says, from our create/edit calls or Meta's list (issue 7).
+    components = models.JSONField(default=list, blank=True)
+    parameter_format = models.CharField(max_length=16, blank=True)
+    synced_at = models.DateTimeField(null=True, blank=True)  # last read from Meta's list
+
+    class Meta:
+        indexes = [models.Index(fields=["waba", "name", "language"], name="template_lookup")]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.language}): {self.status}"
@@ -282,3 +300,229 @@ class WabaAlert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} on {self.waba_id}"
+
+
+class Message(BaseModel):
+    """One outbound message to one recipient: the outbox row is the truth, Celery only a nudge.
+
+    queued -> sending (a send pump holds it, under a lease) -> sent -> delivered -> read, or
+    failed (refused, by us or by Meta's answer) / undelivered (Meta accepted it, then could not
+    deliver). `rank` only grows once Meta has it, so reordered status webhooks cannot move it
+    back; a pump may hand a message back from sending to queued (throttled, or retrying).
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued"
+        SENDING = "sending"
+        SENT = "sent"
+        DELIVERED = "delivered"
+        READ = "read"
+        FAILED = "failed"
+        UNDELIVERED = "undelivered"
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    tech_provider = models.ForeignKey(TechProvider, on_delete=models.CASCADE, related_name="+")
+    waba = models.ForeignKey(WhatsAppBusinessAccount, on_delete=models.CASCADE, related_name="+")
+    sender = models.ForeignKey(PhoneNumber, on_delete=models.CASCADE, related_name="+")
+    phone_number_id = models.CharField(max_length=32)  # Meta's id of the sending number
+    src = models.CharField(max_length=20)  # digits of the sending number
+    dst = models.CharField(max_length=20)  # digits of the recipient (Meta's `to`)
+    kind = models.CharField(max_length=16)  # Meta's message type: text, template, image, ...
+    content = models.JSONField()  # the object Meta expects under `kind`
+    # The approved template to send instead when the window turns out closed at send time.
+    fallback = models.JSONField(null=True, blank=True)
+    fallback_used = models.BooleanField(default=False)
+    template_name = models.CharField(max_length=512, blank=True)
+    template_language = models.CharField(max_length=16, blank=True)
+    callback_url = models.CharField(max_length=2000, blank=True)
+    callback_method = models.CharField(max_length=4, default="POST")
+    callback_sequence = models.PositiveSmallIntegerField(default=0)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    rank = models.PositiveSmallIntegerField(default=0)  # see messaging.services.outbox_states
+    error_code = models.IntegerField(null=True, blank=True)
+    error_message = models.TextField(blank=True)
+    wamid = models.CharField(max_length=128, unique=True, null=True, blank=True)
+    pricing_category = models.CharField(max_length=32, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)  # calls made to Meta
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    lease_owner = models.CharField(max_length=40, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # The last call ended without an answer: Meta may have the message; look before resending.
+    outcome_unknown = models.BooleanField(default=False)
+    expires_at = models.DateTimeField(null=True, blank=True)  # Plivo's message_expiry
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    state__in=[
+                        "queued",
+                        "sending",
+                        "sent",
+                        "delivered",
+                        "read",
+                        "failed",
+                        "undelivered",
+                    ]
+                ),
+                name="message_state_valid",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at", "id"],
+                condition=Q(state="queued"),
+                name="message_due",
+            ),
+            models.Index(
+                fields=["lease_expires_at"], condition=Q(state="sending"), name="message_leased"
+            ),
+            models.Index(fields=["tech_provider", "-created_at"], name="message_tp_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.uuid} to {self.dst} ({self.state})"
+
+
+class StatusCallback(BaseModel):
+    """One Plivo-style status callback of a message, to the `url` given on send."""
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"  # every attempt failed, or the URL is refused
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="callbacks")
+    sequence = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=16)
+    url = models.CharField(max_length=2000)
+    method = models.CharField(max_length=4, default="POST")
+    params = models.JSONField()  # Plivo's field names: MessageUUID, To, From, Status, ...
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    lease_owner = models.CharField(max_length=40, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["message", "sequence"], name="callback_sequence"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at", "id"],
+                condition=Q(state="pending"),
+                name="callback_due",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.status} of {self.message_id} ({self.state})"
+
+
+class InboundMedia(BaseModel):
+    """A media object a customer sent: fetched from Meta at once (its URL expires), then ours."""
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        STORED = "stored"
+        FAILED = "failed"
+
+    media_id = models.CharField(max_length=64, unique=True)  # Meta's id
+    tech_provider = models.ForeignKey(TechProvider, on_delete=models.CASCADE, related_name="+")
+    waba = models.ForeignKey(WhatsAppBusinessAccount, on_delete=models.CASCADE, related_name="+")
+    phone_number_id = models.CharField(max_length=32, blank=True)
+    wamid = models.CharField(max_length=128, blank=True)  # the inbound message carrying it
+    kind = models.CharField(max_length=16)  # image, audio, video, document, sticker
+    mime_type = models.CharField(max_length=128, blank=True)
+    sha256 = models.CharField(max_length=128, blank=True)  # as Meta announced it
+    filename = models.CharField(max_length=255, blank=True)
+    file_size = models.PositiveBigIntegerField(null=True, blank=True)
+    storage_name = models.CharField(max_length=300, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    lease_owner = models.CharField(max_length=40, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    stored_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "inbound media"
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at", "id"],
+                condition=Q(state="pending"),
+                name="inboundmedia_due",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.media_id} ({self.state})"
+
+
+class NumberHealth(BaseModel):
+    """Our side of a sending number: a throughput override and when its quality was last read."""
+
+    number = models.OneToOneField(
+        PhoneNumber, on_delete=models.CASCADE, related_name="messaging_health"
+    )
+    mps_override = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Messages per second to stay under instead of Meta's."
+    )
+    refreshed_at = models.DateTimeField(null=True, blank=True)
+    refresh_error = models.TextField(blank=True)
+    dropped_at = models.DateTimeField(null=True, blank=True)  # the last quality or limit drop
+
+    def __str__(self) -> str:
+        return f"health of number {self.number_id}"
+
+
+class QualityEvent(models.Model):
+    """A change of a number's quality, limit or throughput, or of a template's status or
+    quality; drops (GREEN to YELLOW or RED, a lower limit, a template PAUSED or DISABLED) are
+    flagged and told to the Tech Provider."""
+
+    class Kind(models.TextChoices):
+        NUMBER_QUALITY = "number_quality"
+        NUMBER_LIMIT = "number_limit"
+        NUMBER_THROUGHPUT = "number_throughput"
+        TEMPLATE_STATUS = "template_status"
+        TEMPLATE_QUALITY = "template_quality"
+
+    waba = models.ForeignKey(WhatsAppBusinessAccount, on_delete=models.CASCADE, related_name="+")
+    phone_number_id = models.CharField(max_length=32, blank=True)
+    template = models.ForeignKey(
+        MessageTemplate, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    previous = models.CharField(max_length=32, blank=True)
+    current = models.CharField(max_length=32, blank=True)
+    is_drop = models.BooleanField(default=False)
+    source = models.CharField(max_length=16)  # webhook or refresh
+    occurred_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["is_drop", "-created_at"], name="qualityevent_drops")]
+
+    def __str__(self) -> str:
+        subject = self.phone_number_id or (self.template_id and f"template {self.template_id}")
+        return f"{self.kind} of {subject}: {self.previous or '-'} -> {self.current}"
+
+
+class SendRate(models.Model):
+    """The limiter's state when there is no Redis (the embedded default): one row per key."""
+
+    key = models.CharField(max_length=200, unique=True)
+    tat = models.FloatField(default=0.0)  # GCRA's theoretical arrival time, unix seconds
+
+    def __str__(self) -> str:
+        return self.key

@@ -87,7 +87,16 @@ class Sender:
                 self._pools[key] = pool
             return pool
 
-    def post(self, url: str, body: bytes, headers: dict[str, str]) -> SendResult:
+    def post(
+        self,
+        url: str,
+        body: bytes,
+        headers: dict[str, str],
+        *,
+        method: str = "POST",
+        content_type: str = "application/json",
+    ) -> SendResult:
+        """Send `body` (a GET sends none: its data is in the URL) to a checked, pinned URL."""
         started = time.monotonic()
         try:
             target = ssrf.callback_url_check(url)
@@ -97,17 +106,14 @@ class Sender:
         timeout = urllib3.Timeout(
             connect=min(settings.WEBHOOK_CONNECT_TIMEOUT_S, total), read=total
         )
-        all_headers = {
-            **headers,
-            "Host": target.host_header,
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
-        }
+        all_headers = {**headers, "Host": target.host_header, "User-Agent": USER_AGENT}
+        if method != "GET":
+            all_headers["Content-Type"] = content_type
         try:
             response = self._pool(target).urlopen(
-                "POST",
+                method,
                 target.path,
-                body=body,
+                body=body if method != "GET" else None,
                 headers=all_headers,
                 redirect=False,
                 retries=False,

@@ -6,7 +6,20 @@ only make a worker look (they are nudged after commits and run by beat every few
 
 from celery import shared_task
 
-from messaging.services import alerts, deliveries, housekeeping, processing, pump
+from messaging.services import (
+    alerts,
+    callbacks,
+    deliveries,
+    housekeeping,
+    media,
+    outbox,
+    processing,
+    pump,
+    quality,
+    send_pump,
+    templates,
+)
+from onboarding import selectors as onboarding_selectors
 
 
 @shared_task(name="messaging.webhook_events_process")
@@ -43,3 +56,60 @@ def webhooks_housekeeping() -> None:
 def tech_provider_events_dispatch() -> int:
     """Queue deliveries for the events onboarding recorded for Tech Providers."""
     return deliveries.tech_provider_events_dispatch()
+
+
+# ---------------------------------------------------------------- messages (issue 7)
+
+
+@shared_task(name="messaging.messages_send")
+def messages_send() -> int:
+    """Send due outbox messages, paced by the shared limiter."""
+    return send_pump.messages_send().sent
+
+
+@shared_task(name="messaging.messages_sweep")
+def messages_sweep() -> dict[str, int]:
+    """Requeue messages of vanished pumps; fail those past message_expiry."""
+    return outbox.messages_sweep()
+
+
+@shared_task(name="messaging.status_callbacks_send")
+def status_callbacks_send() -> int:
+    """Send due Plivo-style status callbacks."""
+    return callbacks.status_callbacks_send()
+
+
+@shared_task(name="messaging.inbound_media_fetch")
+def inbound_media_fetch() -> int:
+    """Fetch inbound media from Meta into our storage."""
+    return media.inbound_media_fetch()
+
+
+@shared_task(name="messaging.phone_number_quality_refresh")
+def phone_number_quality_refresh(phone_number_id: str) -> bool:
+    """Read one number's quality, limit and throughput from Meta."""
+    phone = onboarding_selectors.phone_numbers_by_id([phone_number_id]).get(phone_number_id)
+    if phone is None:
+        return False
+    return quality.phone_number_refresh(phone=phone)
+
+
+@shared_task(name="messaging.quality_refresh_all")
+def quality_refresh_all() -> int:
+    """Queue a quality read of every number that can send."""
+    return quality.quality_refresh_all()
+
+
+@shared_task(name="messaging.templates_sync")
+def templates_sync(waba_id: str) -> int:
+    """Read one WABA's templates from Meta."""
+    waba = onboarding_selectors.waba_get_by_waba_id(waba_id)
+    if waba is None:
+        return 0
+    return templates.templates_sync(waba=waba)
+
+
+@shared_task(name="messaging.templates_sync_all")
+def templates_sync_all() -> int:
+    """Queue a template sync of every active WABA."""
+    return templates.templates_sync_all()

@@ -1,9 +1,9 @@
-"""REST routes of messaging under /v1/Account/<auth_id>/ (webhook deliveries; messages and
-templates arrive with their issue)."""
+"""REST routes of messaging under /v1/Account/<auth_id>/: webhook deliveries, messages,
+templates and inbound media."""
 
 from django.urls import path
 
-from messaging import apis
+from messaging import apis, apis_messages
 
 app_name = "messaging"
 
@@ -22,4 +22,30 @@ urlpatterns = [
         name="delivery-replay",
     ),
     path("WhatsApp/Webhook/Replay/", apis.DeliveryReplaySinceApi.as_view(), name="replay-since"),
+    path("Message/", apis_messages.MessageApi.as_view(), name="message-list"),
+    path(
+        "Message/<str:message_uuid>/",
+        apis_messages.MessageDetailApi.as_view(),
+        name="message-detail",
+    ),
+    path(
+        "WhatsApp/Template/<str:waba_id>/",
+        apis_messages.TemplateListApi.as_view(),
+        name="template-list",
+    ),
+    path(
+        "WhatsApp/Template/<str:waba_id>/Sync/",
+        apis_messages.TemplateSyncApi.as_view(),
+        name="template-sync",
+    ),
+    path(
+        "WhatsApp/Template/<str:waba_id>/<str:template_id>/",
+        apis_messages.TemplateDetailApi.as_view(),
+        name="template-detail",
+    ),
+    path(
+        "WhatsApp/Media/<str:media_id>/",
+        apis_messages.MediaApi.as_view(),
+        name="media-detail",
+    ),
 ]

@@ -3,7 +3,8 @@
 from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import Count, QuerySet
+from django.db.models import Case, Count, F, Q, QuerySet, Value, When
+from django.db.models.functions import Replace
 
 from onboarding import crypto
 from onboarding.errors import NotFound
@@ -139,3 +140,43 @@ def signup_funnel(*, tech_provider: TechProvider) -> dict[str, Any]:
         "onboarded": sessions.filter(waba__status=WhatsAppBusinessAccount.Status.ACTIVE).count(),
         "cancelled_by_step": {step or "(unknown step)": n for step, n in cancelled_by_step.items()},
     }
+
+
+# ---- reads used by messaging's send, template and quality APIs (issue 7) ----
+
+
+def _display_digits() -> Any:
+    """The display number without the +, spaces, dashes and brackets Meta formats it with."""
+    expression: Any = F("display_phone_number")
+    for mark in ("+", " ", "-", "(", ")", "."):
+        expression = Replace(expression, Value(mark), Value(""))
+    return expression
+
+
+def phone_numbers_by_display_digits(
+    *, tech_provider: TechProvider, digits: str
+) -> QuerySet[PhoneNumber]:
+    """This Tech Provider's numbers whose display number is `digits`, best candidates first
+    (an active WABA's, then the newest); with their WABA."""
+    return (
+        PhoneNumber.objects.filter(waba__tech_provider=tech_provider)
+        .annotate(display_digits=_display_digits())
+        .filter(display_digits=digits)
+        .select_related("waba")
+        .order_by(
+            Case(When(waba__status=WhatsAppBusinessAccount.Status.ACTIVE, then=0), default=1),
+            "-id",
+        )
+    )
+
+
+def phone_numbers_sending() -> QuerySet[PhoneNumber]:
+    """Numbers that can send: registered (or coexistence) numbers of active WABAs."""
+    return PhoneNumber.objects.filter(
+        Q(registration=PhoneNumber.Registration.REGISTERED) | Q(is_coexistence=True),
+        waba__status=WhatsAppBusinessAccount.Status.ACTIVE,
+    ).select_related("waba")
+
+
+def wabas_active() -> QuerySet[WhatsAppBusinessAccount]:
+    return WhatsAppBusinessAccount.objects.filter(status=WhatsAppBusinessAccount.Status.ACTIVE)

@@ -17,6 +17,7 @@ from messaging.models import (
     WabaAlert,
     WebhookEvent,
 )
+from messaging.services.quality import phone_numbers_refresh_later, quality_change_record
 from onboarding import selectors as onboarding_selectors
 from onboarding.models import WhatsAppBusinessAccount
 
@@ -143,9 +144,28 @@ def template_update_apply(
     )
     if not created:
         stale = {f"{column}__gt": at}
-        MessageTemplate.objects.filter(pk=row.pk).exclude(**stale).update(
-            **changes, **{column: at}, updated_at=timezone.now()
+        applied = (
+            MessageTemplate.objects.filter(pk=row.pk)
+            .exclude(**stale)
+            .update(**changes, **{column: at}, updated_at=timezone.now())
         )
+        if applied:
+            _template_quality_record(row, changes, at)
+
+
+def _template_quality_record(row: MessageTemplate, changes: dict[str, str], at: datetime) -> None:
+    """Status and quality changes are QualityEvents; PAUSED, DISABLED and drops alert (issue 7)."""
+    for kind, column in (("template_status", "status"), ("template_quality", "quality_score")):
+        if column in changes:
+            quality_change_record(
+                waba=row.waba,
+                kind=kind,
+                previous=getattr(row, column),
+                current=changes[column],
+                source="webhook",
+                template=row,
+                at=at,
+            )
 
 
 def _digits(value: Any) -> str:
@@ -158,13 +178,24 @@ def phone_limits_apply(*, waba: WhatsAppBusinessAccount, field: str, value: dict
     Writes the onboarding PhoneNumber fields that only Meta's webhooks and reads keep current.
     """
     tier = text(value.get("max_daily_conversations_per_business"), 32)
-    if not tier:
-        return 0
     numbers = onboarding_selectors.phone_numbers_of_waba(waba)
     if field == "phone_number_quality_update":
         display = _digits(value.get("display_phone_number"))
         ids = [n.pk for n in numbers if _digits(n.display_phone_number) == display and display]
         numbers = numbers.filter(pk__in=ids)
+        # the webhook names no rating: read the numbers' quality and throughput (issue 7)
+        phone_numbers_refresh_later(phone_number_ids=[n.phone_number_id for n in numbers])
+    if not tier:
+        return 0
+    for number in numbers:
+        quality_change_record(
+            waba=waba,
+            kind="number_limit",
+            previous=number.messaging_limit_tier,
+            current=tier,
+            source="webhook",
+            phone_number_id=number.phone_number_id,
+        )
     return numbers.update(messaging_limit_tier=tier, updated_at=timezone.now())
 
 

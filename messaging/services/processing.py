@@ -24,6 +24,8 @@ from messaging.models import Delivery, WebhookEvent, WebhookPayload
 from messaging.services.batch_effects import BatchEffects, queue_scan_in_index_order
 from messaging.services.deliveries import deliveries_save, delivery_for_event
 from messaging.services.effects import event_effects_apply
+from messaging.services.media import MediaCollector
+from messaging.services.message_states import outbox_statuses_apply
 from messaging.services.nudge import PROCESS_EVENTS, nudge
 from messaging.services.routing import Router
 from onboarding import selectors as onboarding_selectors
@@ -78,6 +80,17 @@ def _apply_batch(batch: BatchEffects, batched: list[Routed]) -> None:
             _apply_one(event, value, waba)
 
 
+def _apply_outbox(batch: BatchEffects) -> None:
+    """The batch's statuses move our outbox messages too (issue 7), in a savepoint of their own."""
+    if not batch.statuses:
+        return
+    try:
+        with transaction.atomic():
+            outbox_statuses_apply(batch.statuses.values())
+    except Exception:  # never let the outbox hold Meta's events back; they are still forwarded
+        logger.exception("outbox messages could not be moved by this batch's statuses")
+
+
 def _process_one(
     event: WebhookEvent,
     document: Any,
@@ -85,6 +98,7 @@ def _process_one(
     batch: BatchEffects,
     batched: list[Routed],
     deliveries: list[Delivery],
+    media: MediaCollector,
 ) -> None:
     now = timezone.now()
     event.attempts += 1
@@ -105,7 +119,8 @@ def _process_one(
         _apply_one(event, value, waba)
     event.state, event.processed_at = State.PROCESSED, now
     event.tech_provider_id, event.waba = waba.tech_provider_id, waba
-    deliveries.append(delivery_for_event(event=event, value=value, waba=waba, now=now))
+    forwarded = media.add(event, value, waba)  # inbound media carry our stored copy's URL
+    deliveries.append(delivery_for_event(event=event, value=forwarded, waba=waba, now=now))
 
 
 @transaction.atomic
@@ -121,12 +136,15 @@ def _process_batch(limit: int) -> int:
     documents = _documents(events)
     router = Router.for_events(events)
     batch, batched, deliveries = BatchEffects(), list[Routed](), list[Delivery]()
+    media = MediaCollector()
     for event in events:
         document = documents.get(event.payload_id or 0)
-        _process_one(event, document, router, batch, batched, deliveries)
+        _process_one(event, document, router, batch, batched, deliveries, media)
     _apply_batch(batch, batched)
+    _apply_outbox(batch)
     WebhookEvent.objects.bulk_update(events, _UPDATED_FIELDS)
     deliveries_save(deliveries)
+    media.save()
     return len(events)
 
 

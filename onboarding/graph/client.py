@@ -25,6 +25,7 @@ from onboarding.graph.types import (
     CreditAllocation,
     CreditSharing,
     MediaInfo,
+    MessageTemplate,
     PhoneNumberInfo,
     SentMessage,
     SubscribedApp,
@@ -94,6 +95,17 @@ class GraphClient:
 
     def __repr__(self) -> str:
         return f"GraphClient(base_url={self.base_url!r}, version={self.version!r})"
+
+    def with_session(self, session: requests.Session) -> "GraphClient":
+        """The same client (token, base URL, version, timeout) over another HTTP session, e.g.
+        one pool shared by a sender's threads."""
+        return GraphClient(
+            self._access_token,
+            base_url=self.base_url,
+            version=self.version,
+            timeout=self.timeout,
+            session=session,
+        )
 
     # ------------------------------------------------------------------ tokens
 
@@ -262,10 +274,12 @@ class GraphClient:
         type: str,
         content: Mapping[str, Any],
         reply_to: str | None = None,
+        biz_opaque_callback_data: str | None = None,
     ) -> SentMessage:
         """Send one message of `type` (text, template, interactive, image, ...) to `to`.
 
         `content` is the object Meta expects under the type's key, e.g. {"body": "hi"} for text.
+        `biz_opaque_callback_data` (at most 512 characters) comes back on every status webhook.
         Reference: https://developers.facebook.com/docs/whatsapp/cloud-api/reference/messages
         """
         body: Json = {
@@ -277,6 +291,10 @@ class GraphClient:
         }
         if reply_to:
             body["context"] = {"message_id": reply_to}
+        if biz_opaque_callback_data:
+            if len(biz_opaque_callback_data) > 512:
+                raise ValueError("biz_opaque_callback_data is longer than 512 characters")
+            body["biz_opaque_callback_data"] = biz_opaque_callback_data
         return SentMessage.from_graph(
             self._request("POST", f"{phone_number_id}/messages", json=body)
         )
@@ -289,13 +307,20 @@ class GraphClient:
         after: str | None = None,
         name: str | None = None,
         status: str | None = None,
+        fields: Sequence[str] | None = None,
     ) -> TemplatePage:
         """One page of a WABA's message templates; pass `after` from the previous page.
 
         Reference: https://developers.facebook.com/docs/graph-api/reference/whats-app-business-account/message_templates
         """
         params: dict[str, str | int] = {"limit": limit}
-        for key, value in (("after", after), ("name", name), ("status", status)):
+        wanted = ",".join(fields) if fields else None
+        for key, value in (
+            ("after", after),
+            ("name", name),
+            ("status", status),
+            ("fields", wanted),
+        ):
             if value:
                 params[key] = value
         body = self._request("GET", f"{waba_id}/message_templates", params=params)
@@ -309,20 +334,50 @@ class GraphClient:
         language: str,
         category: str,
         components: Sequence[Mapping[str, Any]],
+        parameter_format: str | None = None,
     ) -> CreatedTemplate:
         """Submit a template for review; it starts PENDING and a webhook reports the verdict.
 
         Reference: https://developers.facebook.com/docs/graph-api/reference/whats-app-business-account/message_templates
         """
-        body = {
+        body: Json = {
             "name": name,
             "language": language,
             "category": category,
             "components": [dict(c) for c in components],
         }
+        if parameter_format:
+            body["parameter_format"] = parameter_format
         return CreatedTemplate.from_graph(
             self._request("POST", f"{waba_id}/message_templates", json=body)
         )
+
+    def get_message_template(self, template_id: str) -> MessageTemplate:
+        """Read one template by Meta's id: status, category, components.
+
+        Reference: https://developers.facebook.com/docs/graph-api/reference/whats-app-business-hsm
+        """
+        return MessageTemplate.from_graph(self._request("GET", template_id))
+
+    def update_message_template(
+        self,
+        template_id: str,
+        *,
+        components: Sequence[Mapping[str, Any]] | None = None,
+        category: str | None = None,
+    ) -> None:
+        """Edit a template's components and/or category; Meta reviews it again (PENDING).
+
+        Reference: https://developers.facebook.com/documentation/business-messaging/whatsapp/templates/template-management
+        """
+        body: Json = {}
+        if components is not None:
+            body["components"] = [dict(c) for c in components]
+        if category:
+            body["category"] = category
+        if not body:
+            raise ValueError("give components or category")
+        _expect_success(self._request("POST", template_id, json=body))
 
     def delete_message_template(
         self, waba_id: str, *, name: str, template_id: str | None = None

@@ -307,9 +307,14 @@ class MessageTemplate:
     category: str
     rejected_reason: str
     components: tuple[TemplateComponent, ...]
+    # The components as Meta sent them (examples, formats, buttons), for storing as they are.
+    raw_components: tuple[Body, ...] = ()
+    parameter_format: str = ""
+    quality_score: str = ""
 
     @classmethod
     def from_graph(cls, body: Body) -> "MessageTemplate":
+        raw = tuple(dict(c) for c in _list(body, "components") if isinstance(c, Mapping))
         return cls(
             id=_require(body, "id"),
             name=_str(body, "name"),
@@ -317,11 +322,10 @@ class MessageTemplate:
             status=_str(body, "status"),
             category=_str(body, "category"),
             rejected_reason=_str(body, "rejected_reason"),
-            components=tuple(
-                TemplateComponent.from_graph(c)
-                for c in _list(body, "components")
-                if isinstance(c, Mapping)
-            ),
+            components=tuple(TemplateComponent.from_graph(c) for c in raw),
+            raw_components=raw,
+            parameter_format=_str(body, "parameter_format"),
+            quality_score=_str(_dict(body, "quality_score"), "score"),
         )
 
 

@@ -19,8 +19,8 @@ from django.forms.models import model_to_dict
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
-from messaging.models import Delivery
-from onboarding.models import Onboarding, TechProvider
+from messaging.models import Delivery, InboundMedia, Message, MessageTemplate
+from onboarding.models import Onboarding, TechProvider, WhatsAppBusinessAccount
 from onboarding.services.signup import embedded_signup_submit
 from onboarding.signup_input import SignupInput
 from tests.conftest import Account, make_account
@@ -63,6 +63,50 @@ def _failed_delivery(tech_provider: TechProvider, n: int) -> str:
     return delivery.webhook_id
 
 
+def _latest_waba(tech_provider: TechProvider) -> WhatsAppBusinessAccount:
+    """The WABA the waba_id filler made (it runs first), so nested ids belong to it."""
+    return tech_provider.wabas.order_by("-id")[0]
+
+
+def _message(tech_provider: TechProvider, n: int) -> str:
+    waba = _latest_waba(tech_provider)
+    number = waba.phone_numbers.order_by("id")[0]
+    message = Message.objects.create(
+        tech_provider=tech_provider,
+        waba=waba,
+        sender=number,
+        phone_number_id=number.phone_number_id,
+        src="15550001111",
+        dst=f"9198000{n:05d}",
+        kind="text",
+        content={"body": "hi"},
+    )
+    return str(message.uuid)
+
+
+def _template(tech_provider: TechProvider, n: int) -> str:
+    template = MessageTemplate.objects.create(
+        waba=_latest_waba(tech_provider),
+        template_id=f"{7400000000 + n}",
+        name=f"tenant_{n}",
+        language="en_US",
+        category="UTILITY",
+        status="APPROVED",
+        components=[{"type": "BODY", "text": "Hello"}],
+    )
+    return template.template_id
+
+
+def _media(tech_provider: TechProvider, n: int) -> str:
+    media = InboundMedia.objects.create(
+        media_id=f"{7500000000 + n}",
+        tech_provider=tech_provider,
+        waba=_latest_waba(tech_provider),
+        kind="image",
+    )
+    return media.media_id
+
+
 FILLERS: dict[str, Filler] = {
     "waba_id": Filler(
         make=_failed_onboarding,
@@ -73,6 +117,21 @@ FILLERS: dict[str, Filler] = {
         make=_failed_delivery,
         unknown="evt_doesnotexist",
         rows=lambda tp: list(Delivery.objects.filter(tech_provider=tp)),
+    ),
+    "message_uuid": Filler(
+        make=_message,
+        unknown="00000000-0000-4000-8000-000000000000",
+        rows=lambda tp: list(Message.objects.filter(tech_provider=tp)),
+    ),
+    "template_id": Filler(
+        make=_template,
+        unknown="7999999998",
+        rows=lambda tp: list(MessageTemplate.objects.filter(waba__tech_provider=tp)),
+    ),
+    "media_id": Filler(
+        make=_media,
+        unknown="7999999997",
+        rows=lambda tp: list(InboundMedia.objects.filter(tech_provider=tp)),
     ),
 }
 
@@ -152,7 +211,7 @@ def test_another_tech_providers_ids_answer_exactly_like_unknown_ids(
     if names - FILLERS.keys():
         pytest.skip("test_every_id_route_has_a_filler names the missing filler")
     foreign_ids, unknown_ids, own_ids = {}, {}, {}
-    for n, name in enumerate(sorted(names)):
+    for n, name in enumerate(sorted(names, key=lambda name: (name != "waba_id", name))):
         foreign_ids[name] = FILLERS[name].make(owner.tech_provider, n)
         own_ids[name] = FILLERS[name].make(account.tech_provider, 100 + n)
         unknown_ids[name] = FILLERS[name].unknown
