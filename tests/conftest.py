@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 
 from onboarding.models import TechProvider
 from onboarding.services.tech_providers import tech_provider_create
+from tests.leaks import log_leak_guard, pytest_terminal_summary, register_secret  # noqa: F401
 
 
 @dataclass
@@ -32,6 +33,9 @@ class Account:
 
 def make_account(name: str = "Acme ISV", **kwargs: object) -> Account:
     issued = tech_provider_create(name=name, **kwargs)  # type: ignore[arg-type]
+    register_secret(issued.auth_token, "auth token")
+    register_secret(issued.tech_provider.webhook_secret, "webhook signing secret")
+    register_secret(issued.tech_provider.meta_app_secret, "app secret")
     return Account(issued.tech_provider, issued.auth_token)
 
 

@@ -86,9 +86,18 @@ class _Round:
         self.client = graph_client_for_system()
 
 
+def _token_viewer(waba: WhatsAppBusinessAccount) -> GraphClient:
+    """Who may inspect the business token: the app it was issued to (the Tech Provider's own,
+    as on the Connect page), else ours."""
+    tech_provider = waba.tech_provider
+    if tech_provider.meta_app_id and tech_provider.meta_app_secret:
+        return GraphClient(f"{tech_provider.meta_app_id}|{tech_provider.meta_app_secret}")
+    return graph_client_for_system()
+
+
 def _check_token(round_: _Round, now: datetime) -> None:
     waba = round_.waba
-    info = graph_client_for_system().debug_token(waba.business_token)
+    info = _token_viewer(waba).debug_token(waba.business_token)
     warn = timedelta(seconds=settings.RECONCILE_TOKEN_WARN_S)
     if not info.is_valid:
         round_.token_dead()

@@ -48,7 +48,9 @@ def stack(
         [
             str(BIN / "gunicorn"), "config.wsgi", "-b", f"127.0.0.1:{port}",
             "--worker-class", "gthread", "--workers", "1", "--threads", "16",
-            "--timeout", "60", "--access-logfile", "-",
+            # No --access-logfile: gunicorn's access lines carry query strings (Meta's
+            # hub.verify_token, the code exchange's client_secret); config.request logs requests.
+            "--timeout", "60",
         ],
         env,
         logs / "gunicorn.log",

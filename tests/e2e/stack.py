@@ -18,6 +18,8 @@ from typing import Any
 
 import requests
 
+from tests.leaks import register_secret
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 PORTS = range(18110, 18200)  # the end-to-end suite's ports
@@ -105,7 +107,9 @@ class Stack:
         return collections.Counter(call["endpoint"] for call in self.calls())
 
     def signup(self, **choices: str) -> dict[str, Any]:
-        return dict(self.control("POST", "signups/", **choices))
+        signup = dict(self.control("POST", "signups/", **choices))
+        register_secret(signup["code"], "code")
+        return signup
 
 
 def _query(params: dict[str, str]) -> str:

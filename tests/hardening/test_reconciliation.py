@@ -62,14 +62,12 @@ def onboarded(stack: Stack, transactional_db: None, settings: Any) -> Iterator[d
         app_secret=settings.SANDBOX_APP_SECRET,
     )
     _submit(stack, tech_provider, hosted_signup, token.access_token)
-    for signup in (api_signup, hosted_signup):
-        wait_for(
-            lambda s=signup: Onboarding.objects.filter(
-                waba__waba_id=s["waba_id"], status=Onboarding.Status.ACTIVE
-            ).exists(),
-            timeout=60,
-            what="the onboarding to be active",
-        )
+    ids = [api_signup["waba_id"], hosted_signup["waba_id"]]
+    wait_for(
+        lambda: Onboarding.objects.filter(waba__waba_id__in=ids, status="active").count() == 2,
+        timeout=60,
+        what="both onboardings to be active",
+    )
     yield {"api": api_signup, "hosted": hosted_signup, "tech_provider": tech_provider}
     stack.stop_workers()
     stack.control("DELETE", "clock/")
