@@ -32,14 +32,6 @@ State = StatusCallback.State
 _BATCH = 50
 _THREADS = 8
 _LEASE_S = 60.0
-_sender: Sender | None = None
-
-
-def _shared_sender() -> Sender:
-    global _sender  # noqa: PLW0603 - one pool of connections per worker process
-    if _sender is None:
-        _sender = Sender()
-    return _sender
 
 
 def _claim(owner: str) -> list[StatusCallback]:
@@ -86,10 +78,10 @@ def _headers(callback: StatusCallback, signed: bytes, now: datetime) -> dict[str
     )
 
 
-def _send(callback: StatusCallback, now: datetime) -> SendResult:
+def _send(sender: Sender, callback: StatusCallback, now: datetime) -> SendResult:
     url, body = request_for(callback)
     signed = body or urlsplit(url).query.encode()
-    return _shared_sender().post(
+    return sender.post(
         url,
         body,
         _headers(callback, signed, now),
@@ -125,12 +117,14 @@ def status_callbacks_send(*, budget_s: float = 20.0) -> int:
     owner = "cb-" + secrets.token_hex(8)
     deadline = time.monotonic() + budget_s
     done = 0
+    sender = Sender()  # keep-alive pools for this run only: a run is short, servers come and go
     with ThreadPoolExecutor(_THREADS, thread_name_prefix="callback") as pool:
         while time.monotonic() < deadline:
             callbacks = _claim(owner)
             if not callbacks:
                 break
-            results = list(pool.map(_send, callbacks, [timezone.now()] * len(callbacks)))
+            now = [timezone.now()] * len(callbacks)
+            results = list(pool.map(_send, [sender] * len(callbacks), callbacks, now))
             for callback, result in zip(callbacks, results, strict=True):
                 _record(callback, result, owner)
             done += len(callbacks)

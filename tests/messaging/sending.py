@@ -2,8 +2,11 @@
 templates, Graph answers faked with `responses`, and the Plivo-shaped bodies."""
 
 import json
+import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -117,3 +120,71 @@ def message() -> Message:
 def graph() -> Iterator[responses.RequestsMock]:
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mocked:
         yield mocked
+
+
+# ---------------------------------------------------------------- a callback receiver
+
+CALLBACK_PORTS = range(18650, 18690)  # this suite's share of 18600-18699
+
+
+@dataclass
+class Hit:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class CallbackReceiver:
+    """A loopback HTTP server recording every request (method included); answers `status`."""
+
+    def __init__(self) -> None:
+        self.hits: list[Hit] = []
+        self.status = 200
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                receiver.hits.append(Hit(self.command, self.path, headers, self.rfile.read(length)))
+                self.send_response(receiver.status)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            do_GET = do_POST = _handle  # noqa: N815
+
+        for port in CALLBACK_PORTS:
+            try:
+                self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+                break
+            except OSError:
+                continue
+        else:
+            raise RuntimeError("no free port in 18650-18689")
+        self.server.daemon_threads = True
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}{path}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def callbacks_receiver(settings: Any) -> Iterator[CallbackReceiver]:
+    settings.WEBHOOK_ALLOW_LOOPBACK = True
+    settings.WEBHOOK_ALLOW_HTTP = True
+    server = CallbackReceiver()
+    yield server
+    server.stop()
