@@ -30,6 +30,7 @@ from tests.e2e.stack import Stack
 from tests.hardening.conftest import PORTS
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(
         not settings.CELERY_BROKER_URL.startswith("redis")
