@@ -137,6 +137,10 @@ def platform_env(s: Secrets, *, meta: dict[str, str] | None = None) -> dict[str,
         "WEBHOOK_ALLOW_HTTP": "True",
         "WEBHOOK_ALLOW_LOOPBACK": "True",
         "SANDBOX_ENABLED": "False",
+        # The per-Tech-Provider API limit (50 requests/s by default) is a policy, not a cost:
+        # it is raised so the send phase measures the path. Each request still pays its check.
+        "API_RATE_LIMIT_PER_S": "1000000",
+        "API_RATE_LIMIT_BURST": "1000000",
         "META_APP_ID": "100000000000099",
         "META_APP_SECRET": s.meta_app_secret,
         "META_SYSTEM_USER_TOKEN": s.system_user_token,

@@ -152,7 +152,7 @@ class Bench:
             self._beat(env)
 
     def release_celery(self) -> None:
-        """Let a held worker consume the real queue, and start beat."""
+        """Let a held worker consume the real queue, and start beat (once)."""
         from config.celery import app
 
         node = f"bench@{socket.gethostname()}"
@@ -160,7 +160,16 @@ class Bench:
         if not replies:
             raise RuntimeError("the held Celery worker did not take the celery queue")
         app.control.cancel_consumer(HOLD_QUEUE, destination=[node], reply=True, timeout=10)
-        self._beat(self.services["celery-worker"].env)
+        if "celery-beat" not in self.services:
+            self._beat(self.services["celery-worker"].env)
+
+    def hold_celery(self) -> None:
+        """Stop the worker taking new tasks (what it runs finishes); release_celery resumes."""
+        from config.celery import app
+
+        node = f"bench@{socket.gethostname()}"
+        app.control.add_consumer(HOLD_QUEUE, destination=[node], reply=True, timeout=10)
+        app.control.cancel_consumer("celery", destination=[node], reply=True, timeout=10)
 
     def _beat(self, env: dict[str, str]) -> None:
         celery = str(conf.VENV_BIN / "celery")

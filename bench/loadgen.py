@@ -26,10 +26,20 @@ from typing import Any
 from bench import conf, payloads
 
 LUA = Path(__file__).resolve().parent / "wrk" / "signed.lua"
+POST_LUA = Path(__file__).resolve().parent / "wrk" / "post.lua"
 
 
-def wrk_run(url: str, prefix: Path, duration_s: float, *, log: Path) -> dict[str, Any]:
-    """Run wrk for `duration_s` against `url` with the bodies at `prefix`; its BENCH_JSON line."""
+def wrk_run(
+    url: str,
+    prefix: Path,
+    duration_s: float,
+    *,
+    log: Path,
+    script: Path = LUA,
+    script_args: list[str] | None = None,
+) -> dict[str, Any]:
+    """Run wrk for `duration_s` against `url` with the bodies at `prefix` (or `script` with its
+    own arguments); what its done() hook printed, with req/s."""
     command = [
         "wrk",
         f"-t{conf.WRK_THREADS}",
@@ -38,10 +48,10 @@ def wrk_run(url: str, prefix: Path, duration_s: float, *, log: Path) -> dict[str
         "--timeout",
         "5s",
         "-s",
-        str(LUA),
+        str(script),
         url,
         "--",
-        str(prefix),
+        *(script_args if script_args is not None else [str(prefix)]),
     ]
     done = subprocess.run(  # noqa: S603 - wrk with our arguments
         command, capture_output=True, text=True, check=False, timeout=duration_s + 60

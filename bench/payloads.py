@@ -55,7 +55,7 @@ def message_document(tag: str, n: int, *, timestamp: int = 1_790_000_000) -> dic
                                     "from": customer,
                                     "from_user_id": f"US.{customer}",
                                     "id": wamid(tag, n),
-                                    "timestamp": str(timestamp + n % 86_400),
+                                    "timestamp": str(timestamp + n % 86_400),  # spread over a day
                                     "type": "text",
                                     "text": {"body": _TEXT},
                                 }
@@ -68,8 +68,9 @@ def message_document(tag: str, n: int, *, timestamp: int = 1_790_000_000) -> dic
     }
 
 
-def body(tag: str, n: int) -> bytes:
-    return json.dumps(message_document(tag, n), separators=(",", ":")).encode()
+def body(tag: str, n: int, *, timestamp: int = 1_790_000_000) -> bytes:
+    document = message_document(tag, n, timestamp=timestamp)
+    return json.dumps(document, separators=(",", ":")).encode()
 
 
 def meta_signature(raw: bytes, app_secret: str) -> str:

@@ -48,6 +48,7 @@ def fixtures(bench: Bench) -> None:
         waba=waba,
         phone_number_id=conf.BENCH_PHONE_NUMBER_ID,
         display_phone_number=conf.BENCH_DISPLAY_NUMBER,
+        registration=PhoneNumber.Registration.REGISTERED,  # it may send (the send phase)
     )
     bench.results["tech_provider"] = tp.auth_id
     bench.auth = (tp.auth_id, issued.auth_token)

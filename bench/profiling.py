@@ -6,6 +6,7 @@ functions with the largest share of samples, inclusive and self, so a report can
 phase's time goes. Profiled figures run a little lower than unprofiled ones.
 """
 
+import os
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -41,6 +42,8 @@ class Recording:
             "--output",
             str(self.raw),
         ]
+        if os.environ.get("BENCH_PYSPY_GIL"):  # only samples holding the GIL: Python's CPU
+            command.append("--gil")
         self.popen = subprocess.Popen(  # noqa: S603 - py-spy from our venv
             command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=conf.ROOT
         )

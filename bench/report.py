@@ -236,6 +236,10 @@ def details_table(r: dict[str, Any]) -> str:
             1,
         ),
         line("onboarding: submissions accepted", "onboarding_accepted"),
+        line("send API: p99 ms at saturation", "send_p99_ms", 1),
+        line("send API: server CPU ms per request", "send_cpu_ms_per_req", 2),
+        line("send API: PostgreSQL CPU ms per request", "send_pg_cpu_ms_per_req", 2),
+        line("send API: outbox rows written while measured", "send_rows"),
         line("run wall time s", "wall_s", 1),
     ]
     rss = r.get("rss_by_phase") or {}

@@ -1,20 +1,87 @@
-"""The message send API (issue 7) under load, against the durable-INSERT reference.
+"""The message send API (issue 7) at saturation, against the durable-INSERT reference.
 
-Until `POST /v1/Account/{auth_id}/Message/` exists this phase only looks for its route in the
-platform's URLconf; without it `send_rps` stays null with a note.
+A customer writes first (a signed inbound message through the platform's real ingest, processed
+by the workers), which opens the 24-hour window; then wrk posts a free-form text from the bench
+number to that customer, `POST /v1/Account/{auth_id}/Message/` with Basic auth, 32 connections,
+warm-up then measurement, the same as the ingest floor. Like the ingest, this measures the accept
+path: the workers are held meanwhile (no send pump, no Graph calls), so accepted/s is what the
+API and its one INSERT per request cost. Every answer other than 202 is counted and noted; the
+outbox rows are counted against the 202s.
+
+The per-Tech-Provider API limit is raised for the run (bench.conf), or one Tech Provider would
+get 50 requests a second.
 """
+
+import base64
+import json
+import time
+from typing import Any
 
 import requests
 from django.urls import Resolver404, resolve
 
-from bench import conf
+from bench import conf, payloads
 from bench.harness import Bench
+from bench.loadgen import POST_LUA, wrk_run
+
+CUSTOMER_N = 9_990_001  # payloads.message_document's customer for this n: 15559990001
+CUSTOMER = f"1555{CUSTOMER_N % 10_000_000:07d}"
+
+
+def _open_window(bench: Bench, cap_s: float = 60) -> bool:
+    """The customer's inbound message, signed and posted as Meta would; until its window opens."""
+    from messaging.models import ConversationWindow
+
+    now = int(time.time())
+    raw = payloads.body("SEND", CUSTOMER_N, timestamp=now - CUSTOMER_N % 86_400)  # sent now
+    headers = {
+        "Content-Type": "application/json",
+        "X-Hub-Signature-256": payloads.meta_signature(raw, bench.secrets.meta_app_secret),
+    }
+    requests.post(
+        f"{conf.PLATFORM_URL}/webhooks/meta/", data=raw, headers=headers, timeout=10
+    ).raise_for_status()
+    deadline = time.monotonic() + cap_s
+    while time.monotonic() < deadline:
+        window = ConversationWindow.objects.filter(
+            phone_number_id=conf.BENCH_PHONE_NUMBER_ID, wa_id=CUSTOMER
+        )
+        if window.exists():
+            return True
+        time.sleep(0.25)
+    return False
+
+
+def _measure(bench: Bench, url: str, body: dict[str, Any]) -> dict[str, Any]:
+    from bench.phases import _pg_cpu, _pg_cpu_since, _profile, _profiled
+    from messaging.models import Message
+
+    body_file = conf.OUT_DIR / "send-body.json"
+    body_file.write_text(json.dumps(body))
+    auth = base64.b64encode(f"{bench.auth[0]}:{bench.auth[1]}".encode()).decode()
+    args = [str(body_file), "202", "Content-Type: application/json", f"Authorization: Basic {auth}"]
+    log = conf.LOG_DIR / "wrk.log"
+    wrk_run(url, body_file, bench.d.warm_s, log=log, script=POST_LUA, script_args=args)
+    platform = bench.services["platform"]
+    rows_before = Message.objects.count()
+    recording = _profile(bench, "platform", "send", bench.d.measure_s) if bench.profile else None
+    cpu_before, pg_before = platform.cpu_seconds(), _pg_cpu()
+    result = wrk_run(url, body_file, bench.d.measure_s, log=log, script=POST_LUA, script_args=args)
+    _profiled(recording)
+    result["rows"] = Message.objects.count() - rows_before
+    n = result["requests"] or 1
+    result["cpu_ms_per_req"] = round(1000 * (platform.cpu_seconds() - cpu_before) / n, 3)
+    result["pg_cpu_ms_per_req"] = round(1000 * _pg_cpu_since(pg_before) / n, 3)
+    result["accepted"] = result["requests"] - result["non200"]
+    result["accepted_per_s"] = round(result["accepted"] / result["duration_s"], 1)
+    return result
 
 
 def run(bench: Bench) -> None:
+    r = bench.results
     auth_id, _ = bench.auth
     path = f"/v1/Account/{auth_id}/Message/"
-    bench.results["send_rps"] = None
+    r["send_rps"] = None
     try:
         resolve(path)
     except Resolver404:
@@ -23,15 +90,47 @@ def run(bench: Bench) -> None:
             "send_rps is null"
         )
         return
+    if "celery-beat" not in bench.services:
+        bench.release_celery()
+    if not _open_window(bench):
+        bench.notes.append("send: the customer's window did not open within 60 s; not measured")
+        return
     body = {
         "type": "whatsapp",
         "src": conf.BENCH_DISPLAY_NUMBER,
-        "dst": "15550000001",
-        "text": "bench",
+        "dst": CUSTOMER,
+        "text": "Your order 4711 has shipped and arrives on Tuesday.",
     }
-    answer = requests.post(f"{conf.PLATFORM_URL}{path}", json=body, auth=bench.auth, timeout=10)
-    bench.notes.append(
-        f"send: the Message API answers ({answer.status_code}) but the bench does not drive it "
-        "yet; wire bench/send_run.py (window opened through the sandbox's inbound control, "
-        "wrk with Basic auth, accepted/s against ingest_floor_rps)"
+    url = f"{conf.PLATFORM_URL}{path}"
+    probe = requests.post(url, json=body, auth=bench.auth, timeout=10)
+    if probe.status_code != 202:
+        bench.notes.append(
+            f"send: a probe was answered {probe.status_code}: {probe.text[:200]}; not measured"
+        )
+        return
+    bench.hold_celery()
+    try:
+        result = _measure(bench, url, body)
+    finally:
+        bench.release_celery()
+    rows = result["rows"]
+    r.update(
+        send_rps=result["accepted_per_s"],
+        send_p50_ms=result["p50_ms"],
+        send_p99_ms=result["p99_ms"],
+        send_refused=result["non200"],
+        send_cpu_ms_per_req=result["cpu_ms_per_req"],
+        send_pg_cpu_ms_per_req=result["pg_cpu_ms_per_req"],
+        send_rows=rows,
+    )
+    if result["non200"] or result["errors_connect"] or result["errors_timeout"]:
+        bench.notes.append(
+            f"send: {result['non200']} answers were not 202, "
+            f"{result['errors_connect'] + result['errors_timeout']} errors"
+        )
+    print(
+        f"  send API: {result['accepted_per_s']} accepted/s, p50 {result['p50_ms']} ms, "
+        f"p99 {result['p99_ms']} ms, CPU ms/req: server {result['cpu_ms_per_req']}, "
+        f"PostgreSQL {result['pg_cpu_ms_per_req']}; {rows} outbox rows",
+        flush=True,
     )
