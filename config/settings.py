@@ -338,7 +338,7 @@ CELERY_BEAT_SCHEDULE["messaging-housekeeping"] = {  # auto-disable, expiry, prun
 MESSAGE_THROUGHPUT_DEFAULT_MPS = env.int("MESSAGE_THROUGHPUT_DEFAULT_MPS", default=80)
 MESSAGE_THROUGHPUT_COEXISTENCE_MPS = env.int("MESSAGE_THROUGHPUT_COEXISTENCE_MPS", default=20)
 MESSAGE_THROUGHPUT_HIGH_MPS = env.int("MESSAGE_THROUGHPUT_HIGH_MPS", default=1000)
-MESSAGE_THROUGHPUT_HEADROOM = env.float("MESSAGE_THROUGHPUT_HEADROOM", default=0.9)
+MESSAGE_THROUGHPUT_HEADROOM = env.float("MESSAGE_THROUGHPUT_HEADROOM", default=0.85)
 # Meta's pair rate: one message per 6 s to one recipient, bursts of 45 borrowed from later.
 MESSAGE_PAIR_INTERVAL_S = env.float("MESSAGE_PAIR_INTERVAL_S", default=6.0)
 MESSAGE_PAIR_BURST = env.int("MESSAGE_PAIR_BURST", default=45)

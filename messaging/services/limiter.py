@@ -8,9 +8,10 @@ rate. Redis holds the TATs when a Redis URL is configured (a Lua script, timed b
 server's own clock, so workers on several machines agree); without Redis (the embedded default)
 a database row per key does, under a row lock.
 
-Per number: rate = its throughput (messages per second) times MESSAGE_THROUGHPUT_HEADROOM, with
-a burst of 5 % of the rate (at least 1). In any second at most 0.9 r + 0.05 r sends are allowed,
-which leaves a margin for network jitter: Meta counts arrivals, not our grants.
+Per number: rate = its throughput (messages per second) times MESSAGE_THROUGHPUT_HEADROOM (0.85),
+with a burst of 5 % of the rate (at least 1). In any second at most 0.85 r + 0.05 r sends are
+allowed, which leaves a margin for jitter between our grant and Meta's count: Meta counts
+arrivals, and a send granted at the end of one second may arrive in the next.
 Per (number, recipient): one per MESSAGE_PAIR_INTERVAL_S, bursts of MESSAGE_PAIR_BURST.
 """
 
