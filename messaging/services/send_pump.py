@@ -9,7 +9,8 @@ database write stays on the pump's thread. A number the limiter holds back waits
 without holding the others up; a recipient held back by the pair rate goes back to the queue
 until it is due. When its budget ends the pump hands back what it did not send; after the last
 message it keeps looking for a short grace period longer than the API's nudge debounce, so a
-message accepted while the pump was finishing is not left for beat.
+message accepted while the pump was finishing is not left for beat. A pump that finds nothing
+due at all (most beat ticks) returns at once.
 """
 
 import logging
@@ -256,6 +257,8 @@ class SendPump:
                     busy = self.inflight or any(n.backlog for n in self.numbers.values())
                     if claimed > 0 or busy:
                         idle_since = None
+                    elif not self.result.claimed:
+                        break  # nothing was due at all (a beat tick): do not hold the worker
                     elif idle_since is None:
                         idle_since = time.monotonic()
                     elif time.monotonic() - idle_since >= grace_s:
