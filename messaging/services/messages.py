@@ -67,17 +67,17 @@ def _check_template(state: selectors.TemplateState, ref: TemplateRef, field_name
             )
 
 
-def _check_number(number: PhoneNumber, src: str) -> None:
-    waba_status = number.waba.status
-    if waba_status != WhatsAppBusinessAccount.Status.ACTIVE:
+def _check_number(sender: selectors.Sender, src: str) -> None:
+    if sender.waba_status != WhatsAppBusinessAccount.Status.ACTIVE:
         raise InvalidRequest(
-            f"src +{src} cannot send: its WhatsApp Business Account is {waba_status}, not active."
+            f"src +{src} cannot send: its WhatsApp Business Account is {sender.waba_status}, "
+            "not active."
         )
-    registered = number.registration == PhoneNumber.Registration.REGISTERED
-    if not (registered or number.is_coexistence):
+    registered = sender.registration == PhoneNumber.Registration.REGISTERED
+    if not (registered or sender.is_coexistence):
         raise InvalidRequest(
             f"src +{src} cannot send: it is not registered on the WhatsApp Cloud API "
-            f"(registration {number.registration})."
+            f"(registration {sender.registration})."
         )
 
 
@@ -88,7 +88,7 @@ def _closed(sender: selectors.Sender, request: SendRequest) -> list[str]:
     if len(request.dsts) == 1:
         return [] if sender.window_open else list(request.dsts)
     open_now = selectors.conversation_windows_open(
-        phone_number_id=sender.number.phone_number_id, wa_ids=list(request.dsts)
+        phone_number_id=sender.phone_number_id, wa_ids=list(request.dsts)
     )
     return [dst for dst in request.dsts if dst not in open_now]
 
@@ -105,7 +105,7 @@ def _window_refusal(closed: list[str]) -> InvalidRequest:
 
 def _row(
     tech_provider: TechProvider,
-    number: PhoneNumber,
+    sender: selectors.Sender,
     request: SendRequest,
     dst: str,
     content: Content,
@@ -116,9 +116,9 @@ def _row(
     template = content.template
     return Message(
         tech_provider=tech_provider,
-        waba=number.waba,
-        sender=number,
-        phone_number_id=number.phone_number_id,
+        waba_id=sender.waba_pk,
+        sender_id=sender.number_pk,
+        phone_number_id=sender.phone_number_id,
         src=request.src,
         dst=dst,
         kind=content.kind,
@@ -148,7 +148,7 @@ def message_send_accept(*, tech_provider: TechProvider, request: SendRequest) ->
     )
     if sender is None:
         raise InvalidRequest(f"src +{request.src} is not a WhatsApp number of this account.")
-    _check_number(sender.number, request.src)
+    _check_number(sender, request.src)
     if content.template:
         _check_template(sender.template, content.template, "template")
     if fallback and fallback.template:
@@ -157,9 +157,9 @@ def message_send_accept(*, tech_provider: TechProvider, request: SendRequest) ->
     if closed and fallback is None:
         raise _window_refusal(closed)
     rows = [
-        _row(tech_provider, sender.number, request, dst, fallback, fallback_used=True)
+        _row(tech_provider, sender, request, dst, fallback, fallback_used=True)
         if dst in closed and fallback
-        else _row(tech_provider, sender.number, request, dst, content, fallback_used=False)
+        else _row(tech_provider, sender, request, dst, content, fallback_used=False)
         for dst in request.dsts
     ]
     if len(rows) == 1:  # one INSERT, committed by itself unless a caller's transaction is open
