@@ -12,12 +12,14 @@ A 131047 from Meta corrects our view of the customer's 24-hour window.
 
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
-from django.db.models import Q
+from django.db import DatabaseError, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from messaging.models import ConversationWindow, Message, StatusCallback
@@ -81,28 +83,31 @@ def callback_params(message: Message, state: str, sequence: int) -> dict[str, An
 
 def message_moved(*, message: Message, state: str) -> None:
     """After a move to `state` was written: its callback, and our own failure event."""
-    if message.callback_url:
-        sequence = message.callback_sequence + 1
-        Message.objects.filter(pk=message.pk).update(callback_sequence=sequence)
-        message.callback_sequence = sequence
-        StatusCallback.objects.create(
-            message=message,
-            sequence=sequence,
-            status=state,
-            url=message.callback_url,
-            method=message.callback_method,
-            params=callback_params(message, state, sequence),
-            next_attempt_at=timezone.now(),
-        )
-        nudge(SEND_CALLBACKS)
-    if state == State.FAILED and not message.wamid:
-        tech_provider_event_deliver(
-            tech_provider=message.tech_provider,
-            event_type="message.failed",
-            data=message_event_data(message),
-            key=f"message-failed:{message.uuid}",
-            waba_id=message.waba.waba_id,
-        )
+    with transaction.atomic():
+        if message.callback_url:
+            # Numbered in the database: a pump and a webhook may move one message at once.
+            rows = Message.objects.filter(pk=message.pk)
+            rows.update(callback_sequence=F("callback_sequence") + 1)
+            sequence = rows.values_list("callback_sequence", flat=True).get()
+            message.callback_sequence = sequence
+            StatusCallback.objects.create(
+                message=message,
+                sequence=sequence,
+                status=state,
+                url=message.callback_url,
+                method=message.callback_method,
+                params=callback_params(message, state, sequence),
+                next_attempt_at=timezone.now(),
+            )
+            nudge(SEND_CALLBACKS)
+        if state == State.FAILED and not message.wamid:
+            tech_provider_event_deliver(
+                tech_provider=message.tech_provider,
+                event_type="message.failed",
+                data=message_event_data(message),
+                key=f"message-failed:{message.uuid}",
+                waba_id=message.waba.waba_id,
+            )
 
 
 def message_event_data(message: Message) -> dict[str, Any]:
@@ -215,20 +220,28 @@ def _apply_move(move: _Move) -> bool:
     return bool(changed)
 
 
+def _guarded(what: str, action: Callable[[], object]) -> object:
+    """Run one message's step in a savepoint: one bad row must not undo the batch's others."""
+    try:
+        with transaction.atomic():
+            return action()
+    except DatabaseError:
+        logger.exception("outbox: %s failed", what)
+        return None
+
+
 def outbox_statuses_apply(rows: Iterable[StatusRow]) -> int:
     """Move outbox messages forward from a batch of Meta's statuses; how many moved."""
     rows = list(rows)
     if not rows:
         return 0
-    moved = [move for move in _moves(rows) if _apply_move(move)]
-    if not moved:
-        _windows_correct(rows)
-        return 0
+    moved = [m for m in _moves(rows) if _guarded(f"moving {m.message_id}", partial(_apply_move, m))]
     messages = Message.objects.select_related("tech_provider", "waba").in_bulk(
         [m.message_id for m in moved]
     )
     for move in moved:
-        message_moved(message=messages[move.message_id], state=move.state)
+        callback = partial(message_moved, message=messages[move.message_id], state=move.state)
+        _guarded(f"callbacks of {move.message_id}", callback)
     _windows_correct(rows)
     return len(moved)
 

@@ -263,3 +263,19 @@ def test_a_callback_to_a_private_address_is_refused_at_once(
     callback = StatusCallback.objects.get()
     assert (callback.state, callback.attempts) == ("failed", 1)
     assert "loopback" in callback.last_error or "not allowed" in callback.last_error
+
+
+def test_two_moves_from_stale_copies_number_their_callbacks_in_the_database(
+    account: Account,
+) -> None:
+    """A pump and a webhook may move one message at once, each with its own copy of the row."""
+    from messaging.services.message_states import message_moved
+
+    message = make_message(account, wamid="wamid.S1", callback_url="https://tp.example/cb")
+    first, second = Message.objects.get(pk=message.pk), Message.objects.get(pk=message.pk)
+    message_moved(message=first, state="sent")
+    message_moved(message=second, state="delivered")  # its callback_sequence is stale (0)
+    assert list(StatusCallback.objects.order_by("sequence").values_list("sequence", "status")) == [
+        (1, "sent"),
+        (2, "delivered"),
+    ]
