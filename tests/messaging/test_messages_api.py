@@ -5,6 +5,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -471,6 +472,10 @@ def test_the_list_filters_by_state_number_and_time(api, account, waba) -> None:
     assert bad.status_code == 400
 
 
+@pytest.mark.skipif(
+    "postgresql" not in settings.DATABASES["default"]["ENGINE"],
+    reason="the static statement is used on PostgreSQL only",
+)
 def test_the_hot_path_sql_reads_what_the_orm_query_reads(account, other_account, waba) -> None:
     """The accept path reads with one static SQL statement on PostgreSQL and with the ORM
     elsewhere (the embedded SQLite default); both must see the same number, window and
