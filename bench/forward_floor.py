@@ -3,7 +3,8 @@
 `python -m bench.forward_floor URL COUNT [--processes 2]` (secret in RECEIVER_SECRET) starts the
 processes together, each posting COUNT/processes envelopes of the platform's shape and size with a
 distinct webhook-id on one keep-alive session, signing each, checking each answer is 200. Prints
-one JSON line: posts, failures, elapsed seconds (first start to last finish), posts per second.
+one JSON line: posts, failures, elapsed seconds (first start to last finish), posts per second,
+and the CPU seconds the sending processes used.
 """
 
 import argparse
@@ -13,6 +14,7 @@ import hmac
 import json
 import multiprocessing
 import os
+import resource
 import sys
 import time
 
@@ -82,6 +84,7 @@ def run(url: str, count: int, processes: int) -> dict[str, float]:
     results = [queue.get(timeout=600) for _ in workers]
     for worker in workers:
         worker.join()
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # the joined sender processes
     began = min(r[0] for r in results)  # type: ignore[index]
     ended = max(r[1] for r in results)  # type: ignore[index]
     posts = sum(r[2] for r in results)  # type: ignore[index]
@@ -92,6 +95,7 @@ def run(url: str, count: int, processes: int) -> dict[str, float]:
         "failures": failures,
         "elapsed_s": round(elapsed, 3),
         "per_s": round(posts / elapsed, 1) if elapsed > 0 else 0.0,
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
     }
 
 

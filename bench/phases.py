@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 import time
+from datetime import datetime
 from typing import Any
 
 import psutil
@@ -431,8 +432,9 @@ def phase_paced(bench: Bench) -> None:
 
 
 # ---------------------------------------------------------------- forward
-def _make_deliveries(tp: TechProvider, n: int) -> list[int]:
-    """N deliveries of inbound-message events, built and saved by messaging's own services."""
+def _make_deliveries(tp: TechProvider, n: int, offset: int) -> tuple[list[int], datetime]:
+    """N deliveries of inbound-message events, built and saved by messaging's own services; their
+    ids and the moment their transaction committed (the pump is nudged then)."""
     from django.db import transaction
     from django.utils import timezone
 
@@ -442,7 +444,7 @@ def _make_deliveries(tp: TechProvider, n: int) -> list[int]:
     now = timezone.now()
     rows = []
     for i in range(n):
-        webhook_id, body = forward_floor.envelope(1_000_000 + i)
+        webhook_id, body = forward_floor.envelope(offset + i)
         data = json.loads(body)["data"]
         rows.append(
             Delivery(
@@ -465,46 +467,49 @@ def _make_deliveries(tp: TechProvider, n: int) -> list[int]:
         )
     with transaction.atomic():
         deliveries_save(rows)  # nudges the pump after commit, as processing does
-    return list(
-        Delivery.objects.filter(webhook_id__in=[d.webhook_id for d in rows]).values_list(
-            "id", flat=True
-        )
-    )
-
-
-def phase_forward(bench: Bench) -> None:
-    r = bench.results
-    n = bench.d.forward_n
-    _workers(bench)
-    _wait_drained(bench, bench.d.drain_cap_s)
-    tp = TechProvider.objects.get(pk=bench.tech_provider_id)
-    _receiver_reset(bench)
-    from django.utils import timezone
-
     committed = timezone.now()
-    ids = _make_deliveries(tp, n)
-    recording = _profile(bench, "celery-worker", "forward", max(2, n / 400))
+    ids = Delivery.objects.filter(webhook_id__in=[d.webhook_id for d in rows]).values_list(
+        "id", flat=True
+    )
+    return list(ids), committed
+
+
+def _forward_platform(bench: Bench, tp: TechProvider, n: int, round_: int) -> dict[str, Any]:
+    """N deliveries committed at once; from the commit until the pump has sent and recorded
+    them all (so the pump's reaction to the nudge is counted)."""
+    _receiver_reset(bench)
+    worker = bench.services["celery-worker"]
+    cpu_before, pg_before = worker.cpu_seconds(), _pg_cpu()
+    ids, committed = _make_deliveries(tp, n, offset=1_000_000 * round_)
+    recording = (
+        _profile(bench, "celery-worker", "forward", max(2, n / 400)) if round_ == 1 else None
+    )
     _wait_drained(bench, bench.d.drain_cap_s)
+    cpu = worker.cpu_seconds() - cpu_before + _pg_cpu_since(pg_before)
     _profiled(recording)
-    rows = Delivery.objects.filter(id__in=ids)
-    done = rows.filter(state=Delivery.State.SUCCEEDED)
+    done = Delivery.objects.filter(id__in=ids, state=Delivery.State.SUCCEEDED)
     last = done.aggregate(last=Max("updated_at"))["last"]
     seconds = (last - committed).total_seconds() if last else 0
+    succeeded = done.count()
     stats = _receiver_stats()
-    r.update(
-        forward_per_s=round(done.count() / seconds, 1) if seconds > 0 else None,
-        forward_n=n,
-        forward_unfinished=n - done.count(),
-        forward_attempts=DeliveryAttempt.objects.filter(delivery_id__in=ids).count(),
-        forward_receiver_ids=stats["distinct_ids"],
-    )
-    if stats["distinct_ids"] != n:
+    if stats["distinct_ids"] != n or stats["refused"]:
         bench.notes.append(f"forward: the receiver verified {stats['distinct_ids']} of {n}")
+    return {
+        "per_s": round(succeeded / seconds, 1) if seconds > 0 else 0.0,
+        "unfinished": n - succeeded,
+        "attempts": DeliveryAttempt.objects.filter(delivery_id__in=ids).count(),
+        "receiver_ids": stats["distinct_ids"],
+        "cpu_ms": round(1000 * cpu / n, 3),
+    }
 
-    bench.sampler.phase = "forward-floor"
+
+def _forward_floor(bench: Bench, n: int) -> dict[str, Any]:
     _receiver_reset(bench)
-    floor = subprocess.run(  # noqa: S603
+    # Niced like the Celery workers, so other work on the box weighs on both alike.
+    nice = ["nice", "-n", str(conf.CELERY_NICE)] if conf.CELERY_NICE else []
+    floor = subprocess.run(  # noqa: S603 - our own module
         [
+            *nice,
             sys.executable,
             "-m",
             "bench.forward_floor",
@@ -520,16 +525,47 @@ def phase_forward(bench: Bench) -> None:
         check=True,
         timeout=300,
     )
-    result = json.loads(floor.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(floor.stdout.strip().splitlines()[-1])
     stats = _receiver_stats()
     if result["failures"] or stats["distinct_ids"] != n:
         bench.notes.append(
             f"forward floor: {result['failures']} failures, receiver verified "
             f"{stats['distinct_ids']} of {n}"
         )
-    r["forward_floor_per_s"] = result["per_s"]
-    print(
-        f"  forwarding: {r['forward_per_s']}/s, requests loop x2: {result['per_s']}/s", flush=True
+    result["cpu_ms"] = round(1000 * result["cpu_s"] / n, 3)
+    return result
+
+
+def phase_forward(bench: Bench) -> None:
+    """The pump and the requests loop in alternating rounds, each N deliveries."""
+    r = bench.results
+    n = bench.d.forward_n
+    _workers(bench)
+    _wait_drained(bench, bench.d.drain_cap_s)
+    tp = TechProvider.objects.get(pk=bench.tech_provider_id)
+    ours, floors = [], []
+    for round_ in range(1, bench.d.rounds + 1):
+        bench.sampler.phase = "forward"
+        ours.append(_forward_platform(bench, tp, n, round_))
+        bench.sampler.phase = "forward-floor"
+        floors.append(_forward_floor(bench, n))
+        print(
+            f"  forwarding, round {round_}: {ours[-1]['per_s']}/s "
+            f"(CPU {ours[-1]['cpu_ms']} ms each, workers + PostgreSQL); requests loop x2: "
+            f"{floors[-1]['per_s']}/s (CPU {floors[-1]['cpu_ms']} ms each)",
+            flush=True,
+        )
+    r.update(
+        forward_per_s=_mean([o["per_s"] for o in ours]),
+        forward_rounds=[o["per_s"] for o in ours],
+        forward_floor_per_s=_mean([f["per_s"] for f in floors]),
+        forward_floor_rounds=[f["per_s"] for f in floors],
+        forward_n=n,
+        forward_unfinished=sum(o["unfinished"] for o in ours),
+        forward_attempts=sum(o["attempts"] for o in ours),
+        forward_receiver_ids=sum(o["receiver_ids"] for o in ours),
+        forward_cpu_ms=_mean([o["cpu_ms"] for o in ours]),
+        forward_floor_cpu_ms=_mean([f["cpu_ms"] for f in floors]),
     )
 
 
