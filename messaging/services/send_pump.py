@@ -42,6 +42,7 @@ _GRACE_S = 0.5  # longer than the API's nudge debounce (WEBHOOK_KICK_INTERVAL_S)
 _HOLD_MAX_S = 2.0  # a number held back longer than this goes back to the queue
 _POLL_S = 0.02
 _SCAN = 8  # how far into a number's backlog to look for a recipient not already in flight
+_CLAIM_INTERVAL_S = 0.05
 
 
 @dataclass
@@ -94,6 +95,7 @@ class SendPump:
         self.result = PumpResult()
         self._session = _session(self.threads)
         self._overrides: dict[int, int | None] = {}
+        self._claimed_at = 0.0
 
     # ------------------------------------------------------------ claiming
 
@@ -117,6 +119,10 @@ class SendPump:
         backlog = sum(len(n.backlog) for n in self.numbers.values())
         if backlog >= 2 * self.threads:
             return -1  # enough in hand
+        now = time.monotonic()
+        if backlog and now - self._claimed_at < _CLAIM_INTERVAL_S:
+            return -1  # not a query per loop while there is work in hand
+        self._claimed_at = now
         claimed = outbox.messages_claim(
             owner=self.owner, limit=4 * self.threads, exclude=self._full()
         )
@@ -241,10 +247,15 @@ class SendPump:
 
     def _pause(self) -> float:
         """How long to wait for a result or a number's next slot."""
+        now = time.monotonic()
         waiting = [n.ready_at for n in self.numbers.values() if n.backlog]
         if not waiting:
             return _POLL_S
-        return min(max(0.0, min(waiting) - time.monotonic()), 0.1) or 0.001
+        if min(waiting) > now:  # every number is held back by the limiter
+            return min(min(waiting) - now, 0.1)
+        # a number may go but could not (threads all busy, or its recipients in flight): a
+        # result frees that; _collect returns as soon as one comes in
+        return 0.05 if self.inflight else 0.001
 
     def run(self, *, budget_s: float | None = None, grace_s: float = _GRACE_S) -> PumpResult:
         deadline = time.monotonic() + (budget_s or float(settings.MESSAGE_SEND_BUDGET_S))

@@ -256,3 +256,20 @@ def test_an_offboarded_waba_sends_nothing(api, account, waba, graph) -> None:
     pump()
     assert sent_bodies(graph) == []
     assert message().state == "failed"
+
+
+def test_the_pair_rate_defers_more_messages_to_one_recipient(
+    api, account, waba, graph, settings
+) -> None:
+    settings.MESSAGE_PAIR_BURST = 1  # one message per 6 s to one recipient, no burst
+    graph.post(SEND_URL, json=sent_json())
+    for n in range(3):
+        queue(api, account, text=f"part {n}")
+    result = pump()
+    assert (result.sent, result.throttled) == (1, 2)
+    assert len(sent_bodies(graph)) == 1
+    waiting = Message.objects.filter(state="queued")
+    assert waiting.count() == 2
+    soonest = min(m.next_attempt_at for m in waiting if m.next_attempt_at)
+    assert soonest >= timezone.now() + timedelta(seconds=5)  # Meta's 6 s between two
+    assert all(m.attempts == 0 for m in waiting)  # no call was spent on them
