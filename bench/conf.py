@@ -94,7 +94,7 @@ class Durations:
             forward_n=200,
             onboardings=5,
             drain_cap_s=30,
-            backlog_window_s=6,
+            backlog_window_s=4,
             onboarding_cap_s=60,
             max_rate=5000,
         )

@@ -78,6 +78,9 @@ class Bench:
                 self.sampler.services.remove(service)
 
     def stop_all(self) -> None:
+        """Signal every service at once, then wait for each (SIGKILL after its timeout)."""
+        for service in self.services.values():
+            service.signal_stop()
         for name in list(self.services):
             self.stop(name)
 

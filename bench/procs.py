@@ -2,6 +2,7 @@
 its own process group id (never by name), and sampled for peak RSS while it runs.
 """
 
+import contextlib
 import os
 import signal
 import socket
@@ -94,6 +95,13 @@ class Service:
                 continue
             total += times.user + times.system
         return total
+
+    def signal_stop(self) -> None:
+        """`stop_signal` to the process group this service leads (it was started as its own
+        session, so the group id is the leader's pid); `stop` then waits for it."""
+        if self.popen is not None and self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, self.stop_signal)
 
     def stop(self, *, timeout_s: float = 5.0) -> None:
         """`stop_signal` to the process group this service leads, SIGKILL after `timeout_s`."""
