@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.core.files.base import ContentFile
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
-
-from django.core.files.base import ContentFile
 
 from messaging.models import Delivery, InboundMedia, Message, MessageTemplate
 from messaging.services.media import media_storage
