@@ -15,7 +15,7 @@ from typing import Any
 import psutil
 import requests
 from django.db import connection
-from django.db.models import Max, Min
+from django.db.models import Max
 
 from bench import conf
 from bench.harness import Bench
@@ -326,6 +326,9 @@ def phase_backlog(bench: Bench) -> None:
     _receiver_reset(bench)
     window = bench.d.backlog_window_s
     r["backlog_events"] = WebhookEvent.objects.filter(state=WebhookEvent.State.PENDING).count()
+    from django.utils import timezone
+
+    released = timezone.now()
     _workers(bench)
     recording = _profile(bench, "celery-worker", "backlog", min(window, 20))
     deadline = time.monotonic() + window
@@ -333,10 +336,10 @@ def phase_backlog(bench: Bench) -> None:
         time.sleep(0.25)
     _profiled(recording)
     processed = WebhookEvent.objects.filter(state=WebhookEvent.State.PROCESSED)
-    span = processed.aggregate(first=Min("processed_at"), last=Max("processed_at"))
+    last = processed.aggregate(last=Max("processed_at"))["last"]
     count = processed.count()
-    if span["first"] and span["last"] and count > 1:
-        seconds = (span["last"] - span["first"]).total_seconds()
+    if last and count:  # from the workers' release to the last event processed
+        seconds = (last - released).total_seconds()
         r["backlog_processed_per_s"] = round(count / seconds, 1) if seconds > 0 else None
     r["backlog_processed"] = count
     r["backlog_delivered"] = Delivery.objects.filter(
