@@ -21,6 +21,7 @@ from rest_framework.request import Request
 
 from config.logging import bind
 from onboarding import crypto, selectors
+from onboarding.api.counters import counter_incr
 from onboarding.api.errors import Throttled
 from onboarding.models import AUTH_ID_REGEX, TechProvider
 
@@ -51,12 +52,7 @@ def _check_throttle(auth_id: str) -> None:
 
 def _record_failure(auth_id: str) -> None:
     window, _ = _window()
-    key = _failure_key(auth_id, window)
-    cache.add(key, 0, timeout=settings.API_AUTH_FAILURE_WINDOW_S + 5)
-    try:
-        cache.incr(key)
-    except ValueError:  # expired between add and incr: start again
-        cache.add(key, 1, timeout=settings.API_AUTH_FAILURE_WINDOW_S + 5)
+    counter_incr(_failure_key(auth_id, window), ttl=settings.API_AUTH_FAILURE_WINDOW_S + 5)
 
 
 def _parse_basic(header: str) -> tuple[str, str] | None:

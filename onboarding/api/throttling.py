@@ -20,22 +20,13 @@ from django.core.cache import cache
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
+from onboarding.api.counters import counter_incr
 from onboarding.api.errors import Throttled
 from onboarding.models import TechProvider
 
 
 def _key(tech_provider_pk: int, window: int) -> str:
     return f"ratelimit:tp:{tech_provider_pk}:{window}"
-
-
-def _count_in(key: str, ttl: int) -> int:
-    """Atomically add one to the window's counter and return the new count."""
-    cache.add(key, 0, timeout=ttl)
-    try:
-        return int(cache.incr(key))
-    except ValueError:  # expired between add and incr
-        cache.add(key, 0, timeout=ttl)
-        return int(cache.incr(key))
 
 
 def seconds_until_allowed(
@@ -68,7 +59,7 @@ class TechProviderRateThrottle(BaseThrottle):
         index = int(now // window)
         elapsed = now - index * window
         current_key = _key(tech_provider.pk, index)
-        current = _count_in(current_key, ttl=math.ceil(2 * window) + 1)
+        current = counter_incr(current_key, ttl=math.ceil(2 * window) + 1)
         previous = int(cache.get(_key(tech_provider.pk, index - 1)) or 0)
         if previous * (1 - elapsed / window) + current <= burst:
             return True
