@@ -3,11 +3,13 @@
 from collections.abc import Iterable
 from typing import Any
 
+from django.db import connection
 from django.db.models import Case, Count, F, Q, QuerySet, Value, When
 from django.db.models.functions import Replace
 
 from onboarding import crypto
 from onboarding.errors import NotFound
+from onboarding.fields import EncryptedTextField
 from onboarding.models import (
     Onboarding,
     OnboardingEvent,
@@ -21,6 +23,31 @@ from onboarding.models import (
 
 def tech_provider_get_by_auth_id(auth_id: str) -> TechProvider | None:
     return TechProvider.objects.filter(auth_id=auth_id).first()
+
+
+# Every API request authenticates, so this read is on every hot path: on PostgreSQL it is one
+# static statement (the ORM's query building cost several times PostgreSQL's work), and the
+# encrypted secrets, which no authorisation needs, are left deferred instead of decrypted.
+_AUTH_FIELDS = tuple(
+    f for f in TechProvider._meta.concrete_fields if not isinstance(f, EncryptedTextField)
+)
+_AUTH_SQL = (
+    f"SELECT {', '.join(str(f.column) for f in _AUTH_FIELDS)} "  # noqa: S608 - our own names only
+    f"FROM {TechProvider._meta.db_table} WHERE auth_id = %s"
+)
+
+
+def tech_provider_for_auth(auth_id: str) -> TechProvider | None:
+    """The Tech Provider an API credential names, its secrets deferred (loaded on first use)."""
+    if connection.vendor != "postgresql":
+        deferred = [f.attname for f in TechProvider._meta.concrete_fields if f not in _AUTH_FIELDS]
+        return TechProvider.objects.defer(*deferred).filter(auth_id=auth_id).first()
+    with connection.cursor() as cursor:
+        cursor.execute(_AUTH_SQL, [auth_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return TechProvider.from_db(connection.alias, [f.attname for f in _AUTH_FIELDS], row)
 
 
 def tech_provider_get_by_public_id(public_id: str) -> TechProvider | None:

@@ -15,14 +15,14 @@ import time
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from config.logging import bind
 from onboarding import crypto, selectors
-from onboarding.api.counters import counter_incr
+from onboarding.api.counters import RateWindow, counter_decr, counter_incr, gate_counts
 from onboarding.api.errors import Throttled
+from onboarding.api.throttling import rate_window
 from onboarding.models import AUTH_ID_REGEX, TechProvider
 
 _AUTH_ID = re.compile(AUTH_ID_REGEX)
@@ -41,18 +41,14 @@ def _failure_key(auth_id: str, window: int) -> str:
     return f"authfail:{auth_id}:{window}"
 
 
-def _check_throttle(auth_id: str) -> None:
-    window, left = _window()
-    failures = cache.get(_failure_key(auth_id, window), 0)
-    if failures >= settings.API_AUTH_FAILURE_LIMIT:
-        raise Throttled(
-            f"Too many failed authentication attempts. Retry after {left} seconds.", left
-        )
-
-
 def _record_failure(auth_id: str) -> None:
     window, _ = _window()
     counter_incr(_failure_key(auth_id, window), ttl=settings.API_AUTH_FAILURE_WINDOW_S + 5)
+
+
+def _take_back(rate: RateWindow | None) -> None:
+    if rate is not None:
+        counter_decr(rate.current_key)
 
 
 def _parse_basic(header: str) -> tuple[str, str] | None:
@@ -68,9 +64,7 @@ def _parse_basic(header: str) -> tuple[str, str] | None:
 
 
 def _verify(auth_id: str, token: str) -> TechProvider | None:
-    tech_provider = (
-        selectors.tech_provider_get_by_auth_id(auth_id) if _AUTH_ID.match(auth_id) else None
-    )
+    tech_provider = selectors.tech_provider_for_auth(auth_id) if _AUTH_ID.match(auth_id) else None
     expected = tech_provider.auth_token_hash if tech_provider else _DUMMY_HASH
     matches = crypto.tokens_equal(crypto.token_hash(token), expected)
     if tech_provider is None or not matches or not tech_provider.is_active:
@@ -79,18 +73,34 @@ def _verify(auth_id: str, token: str) -> TechProvider | None:
 
 
 class TechProviderBasicAuthentication(authentication.BaseAuthentication):
-    """Authenticates `Authorization: Basic auth_id:auth_token` against the path's auth_id."""
+    """Authenticates `Authorization: Basic auth_id:auth_token` against the path's auth_id.
+
+    The lockout count is read, and a request that may succeed is counted for the rate limit
+    (onboarding.api.throttling), in one round trip to the cache; the count is taken back if the
+    credentials fail, and otherwise left on the request for the throttle to judge.
+    """
 
     def authenticate(self, request: Request) -> tuple[TechProvider, None]:
         path_auth_id = str(request.parser_context["kwargs"].get("auth_id", ""))
         credentials = _parse_basic(request.META.get("HTTP_AUTHORIZATION", ""))
         claimed = credentials[0] if credentials else path_auth_id
         throttle_key = claimed[:20] if _AUTH_ID.match(claimed[:20]) else "malformed"
-        _check_throttle(throttle_key)
+        plausible = credentials is not None and claimed == path_auth_id == throttle_key
+        rate = rate_window(claimed) if plausible else None
+        window, left = _window()
+        counts = gate_counts(failure_key=_failure_key(throttle_key, window), rate=rate)
+        if counts.failures >= settings.API_AUTH_FAILURE_LIMIT:
+            _take_back(rate)
+            raise Throttled(
+                f"Too many failed authentication attempts. Retry after {left} seconds.", left
+            )
         tech_provider = _verify(*credentials) if credentials else None
         if tech_provider is None or tech_provider.auth_id != path_auth_id:
+            _take_back(rate)
             _record_failure(throttle_key)
             raise exceptions.AuthenticationFailed()
+        if rate is not None:
+            request.rate_counted = (rate, counts)  # type: ignore[attr-defined]
         bind(auth_id=tech_provider.auth_id)
         return tech_provider, None
 
