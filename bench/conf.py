@@ -67,6 +67,8 @@ class Durations:
     drain_cap_s: float
     backlog_window_s: float  # how long the backlog phase drains before the rest is discarded
     onboarding_cap_s: float
+    dispatch_numbers: int  # numbers sending at once in the dispatch phase
+    dispatch_per_number: int  # messages queued for each (about 25 s at 0.85 x 20/s)
     max_rate: int  # bodies generated per wrk thread: max_rate * duration / threads
 
     @classmethod
@@ -81,6 +83,8 @@ class Durations:
             drain_cap_s=150,
             backlog_window_s=30,
             onboarding_cap_s=300,
+            dispatch_numbers=4,
+            dispatch_per_number=400,
             max_rate=5000,
         )
 
@@ -96,6 +100,8 @@ class Durations:
             drain_cap_s=30,
             backlog_window_s=4,
             onboarding_cap_s=60,
+            dispatch_numbers=4,
+            dispatch_per_number=40,
             max_rate=5000,
         )
 

@@ -13,6 +13,9 @@ Order of a run (docs/benchmarks.md explains each measurement):
   onboarding  the platform restarted against the sandbox with 100 ms on every Graph call;
               N signups submitted at once through the EmbeddedSignup API
   send        the message send API, when the platform has it
+  dispatch    several numbers onboarded against the sandbox, each capped at 20 messages/s,
+              their messages queued at once and sent by the workers: each number's busiest
+              second in the sandbox's call log, all of them busy at once, each sent once
 Every process started here is stopped by its own id at the end, whatever happens.
 """
 
@@ -35,7 +38,7 @@ from bench import conf, payloads, report
 from bench.procs import RssSampler, Service
 
 HOLD_QUEUE = "bench-hold"  # nothing is ever published here
-PHASES = ("ingest", "backlog", "paced", "forward", "onboarding", "send")
+PHASES = ("ingest", "backlog", "paced", "forward", "onboarding", "send", "dispatch")
 
 
 class Bench:
@@ -440,6 +443,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "send_rps",
         "onboarding_total_s",
         "onboarding_all_active",
+        "dispatch_total_per_s",
+        "dispatch_busiest_second_by_number",
+        "dispatch_over_limit",
+        "dispatch_lost",
+        "dispatch_doubled",
     ):
         r.setdefault(key, None)
     return r

@@ -584,3 +584,10 @@ def phase_send(bench: Bench) -> None:
     from bench import send_run
 
     send_run.run(bench)
+
+
+# ---------------------------------------------------------------- dispatch
+def phase_dispatch(bench: Bench) -> None:
+    from bench import dispatch_run
+
+    dispatch_run.run(bench)
