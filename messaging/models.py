@@ -14,7 +14,11 @@ from onboarding.models import BaseModel, PhoneNumber, TechProvider, WhatsAppBusi
 
 
 class WebhookPayload(models.Model):
-    """One signed POST from Meta, byte for byte, as it arrived (kept for audit and replay)."""
+    """One signed POST from Meta, byte for byte, as it arrived (kept for audit and replay).
+
+    It is the durable record of its events until a worker has derived them: `expanded_at` is
+    empty until then, and `event_count` and `parse_error` are set when it is filled.
+    """
 
     class Source(models.TextChoices):
         APP = "app"  # /webhooks/meta/
@@ -26,6 +30,14 @@ class WebhookPayload(models.Model):
     body = models.BinaryField()
     event_count = models.PositiveIntegerField(default=0)
     parse_error = models.CharField(max_length=200, blank=True)
+    expanded_at = models.DateTimeField(null=True, blank=True)  # its events derived and stored
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["id"], condition=Q(expanded_at__isnull=True), name="webhookpayload_pending"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"payload {self.pk} ({self.event_count} events)"

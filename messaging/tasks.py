@@ -24,7 +24,7 @@ from onboarding import selectors as onboarding_selectors
 
 @shared_task(name="messaging.webhook_events_process")
 def webhook_events_process() -> int:
-    """Process pending Meta events: route, apply, create deliveries."""
+    """Expand pending Meta payloads into events, then route, apply, create deliveries."""
     return processing.webhook_events_process()
 
 

@@ -2,9 +2,9 @@
 
 Served at /webhooks/meta/ (app level: template and account events always come here) and at each
 WABA's override URL, settings.WABA_WEBHOOK_PATH. Before answering 200 a POST is only checked
-(size, then X-Hub-Signature-256 over the raw bytes against every META_APP_SECRET) and stored
-with its events in one transaction; parsing beyond splitting into events, routing and
-forwarding happen later in workers. A refused POST stores and queues nothing.
+(size, then X-Hub-Signature-256 over the raw bytes against every META_APP_SECRET) and its raw
+body stored with one autocommit INSERT; nothing is parsed here. Splitting it into events,
+routing and forwarding happen later in workers. A refused POST stores and queues nothing.
 """
 
 import hmac

@@ -14,6 +14,7 @@ from messaging.models import Delivery, EndpointHealth, WebhookEvent, WebhookPayl
 from messaging.services import nudge
 from messaging.services.deliveries import tech_provider_events_dispatch
 from messaging.services.housekeeping import webhooks_housekeeping
+from messaging.services.ingest import webhook_payloads_expand
 from messaging.services.processing import webhook_events_process
 from onboarding.models import TechProvider, TechProviderEvent
 from onboarding.services.notifications import tech_provider_event_record
@@ -65,6 +66,7 @@ def test_an_endpoint_nothing_reaches_is_still_disabled_after_5_days(
 def test_old_payloads_are_pruned_but_not_while_their_events_wait(client: Client) -> None:
     post_meta(client, fixture("status_delivered"))  # its event stays pending
     post_meta(client, fixture("status_delivered"))  # a pure duplicate
+    assert webhook_payloads_expand() == 2
     WebhookPayload.objects.update(received_at=timezone.now() - timedelta(days=31))
     assert webhooks_housekeeping().payloads_pruned == 1
     assert WebhookPayload.objects.count() == 1
@@ -82,7 +84,7 @@ def test_a_burst_of_posts_publishes_one_nudge_per_interval(
         for i in range(50):
             post_meta(client, entry_doc(("1", "messages", status_value(f"w{i}", "sent", 1))))
     assert sent == ["messaging.webhook_events_process"]
-    assert WebhookEvent.objects.count() == 50
+    assert WebhookPayload.objects.count() == 50
 
 
 def test_a_broker_outage_never_fails_ingest(
@@ -97,4 +99,6 @@ def test_a_broker_outage_never_fails_ingest(
     monkeypatch.setattr(nudge, "_last_sent", {})
     with django_capture_on_commit_callbacks(execute=True):
         assert post_meta(client, fixture("messages_text")).status_code == 200
+    assert WebhookPayload.objects.count() == 1
+    assert webhook_payloads_expand() == 1  # what the periodic sweep does first
     assert WebhookEvent.objects.count() == 1

@@ -1,17 +1,40 @@
-"""Meta ingest: the GET handshake, the signature on the raw bytes, size limits, storage, dedupe."""
+"""Meta ingest: the GET handshake, the signature on the raw bytes, size limits, storing the raw
+body before the 200, and expanding stored bodies into events after it (crashes, races, dedupe)."""
 
 import json
+import threading
+import time
 from typing import Any
 
 import pytest
+from django.conf import settings as django_settings
+from django.db import connection
 from django.test import Client
 
-from messaging.models import WebhookEvent, WebhookPayload
+from messaging import tasks
+from messaging.meta_events import derive_events
+from messaging.models import Delivery, WebhookEvent, WebhookPayload
+from messaging.services import ingest
+from messaging.services.ingest import webhook_payloads_expand
 from messaging.signing import meta_signature, meta_signature_valid
 from tests.conftest import make_account
-from tests.messaging.conftest import WABA_ID, fixture, make_waba, post_meta
+from tests.messaging.conftest import (
+    WABA_ID,
+    entry_doc,
+    fixture,
+    make_waba,
+    message_value,
+    post_meta,
+    status_value,
+)
 
 pytestmark = pytest.mark.django_db
+
+
+def on_postgresql(reason: str) -> pytest.MarkDecorator:
+    engine = django_settings.DATABASES["default"]["ENGINE"]
+    return pytest.mark.skipif("postgresql" not in engine, reason=reason)
+
 
 APP = "/webhooks/meta/"
 
@@ -69,7 +92,7 @@ class TestHandshake:
 
 
 class TestSignature:
-    def test_a_valid_signature_stores_the_body_and_its_events(
+    def test_a_valid_signature_stores_only_the_raw_body_before_the_200(
         self, client: Client, published: list[str], django_capture_on_commit_callbacks: Any
     ) -> None:
         with django_capture_on_commit_callbacks(execute=True):
@@ -77,9 +100,16 @@ class TestSignature:
         assert response.status_code == 200
         payload = WebhookPayload.objects.get()
         assert bytes(payload.body) == json.dumps(fixture("messages_text")).encode()
-        event = WebhookEvent.objects.get()
-        assert (event.event_type, event.state) == ("message.received", "pending")
+        assert (payload.expanded_at, payload.event_count, payload.parse_error) == (None, 0, "")
+        assert not WebhookEvent.objects.exists()
         assert published == ["messaging.webhook_events_process"]
+        assert webhook_payloads_expand() == 1
+        event = WebhookEvent.objects.get()
+        assert (event.event_type, event.state, event.payload_id) == (
+            "message.received",
+            "pending",
+            payload.pk,
+        )
 
     def test_a_missing_signature_gets_401_and_stores_nothing(
         self, client: Client, published: list[str]
@@ -131,6 +161,7 @@ class TestSignature:
         ).encode()
         assert post_meta(client, body).status_code == 200
         assert bytes(WebhookPayload.objects.get().body) == body
+        webhook_payloads_expand()
         assert WebhookEvent.objects.get().dedupe_key == "message:wamid.A"
 
     def test_any_configured_app_secret_verifies(self, client: Client, settings: Any) -> None:
@@ -142,6 +173,7 @@ class TestSignature:
             ).status_code
             == 200
         )
+        assert webhook_payloads_expand() == 2
         assert WebhookEvent.objects.count() == 2
 
     def test_with_no_app_secret_configured_everything_is_refused(
@@ -176,16 +208,207 @@ class TestLimitsAndDedupe:
         for _ in range(3):
             assert post_meta(client, fixture("status_delivered")).status_code == 200
         assert WebhookPayload.objects.count() == 3
+        assert webhook_payloads_expand() == 3
         assert WebhookEvent.objects.count() == 1
+        assert set(WebhookPayload.objects.values_list("event_count", flat=True)) == {1}
 
-    def test_a_signed_body_that_is_not_json_is_kept_with_no_events(self, client: Client) -> None:
+    def test_a_signed_body_that_is_not_json_is_kept_and_marked_with_no_events(
+        self, client: Client
+    ) -> None:
         assert post_meta(client, b"not json at all").status_code == 200
+        assert WebhookPayload.objects.get().parse_error == ""  # nothing is parsed before the 200
+        assert webhook_payloads_expand() == 1
         payload = WebhookPayload.objects.get()
         assert payload.parse_error == "the body is not JSON"
+        assert payload.expanded_at is not None
         assert not WebhookEvent.objects.exists()
 
     def test_a_per_waba_post_records_the_path(self, client: Client) -> None:
         path = f"/webhooks/meta/waba/{WABA_ID}/"
         assert post_meta(client, fixture("status_delivered"), path=path).status_code == 200
+        webhook_payloads_expand()
         event = WebhookEvent.objects.get()
         assert (event.path_waba_id, WebhookPayload.objects.get().source) == (WABA_ID, "waba")
+
+
+def _two_changes(first: tuple[str, str], second: tuple[str, str]) -> dict[str, Any]:
+    return entry_doc(
+        (WABA_ID, "messages", status_value(first[0], first[1], 1)),
+        (WABA_ID, "messages", status_value(second[0], second[1], 2)),
+    )
+
+
+def _pending() -> int:
+    return WebhookPayload.objects.filter(expanded_at__isnull=True).count()
+
+
+class TestExpansion:
+    def test_each_event_is_stored_once_with_the_first_payload_that_held_it(
+        self, client: Client
+    ) -> None:
+        a = _two_changes(("wamid.1", "sent"), ("wamid.2", "sent"))
+        b = _two_changes(("wamid.1", "sent"), ("wamid.3", "delivered"))
+        for document in (a, a, b):
+            assert post_meta(client, document).status_code == 200
+        first, _, third = WebhookPayload.objects.order_by("id").values_list("id", flat=True)
+        assert webhook_payloads_expand() == 3
+        rows = WebhookEvent.objects.order_by("id").values_list("dedupe_key", "payload_id")
+        assert list(rows) == [
+            ("status:wamid.1:sent", first),
+            ("status:wamid.2:sent", first),
+            ("status:wamid.3:delivered", third),
+        ]
+        assert list(WebhookPayload.objects.values_list("event_count", flat=True)) == [2, 2, 2]
+        assert webhook_payloads_expand() == 0
+
+    def test_batches_follow_arrival_order_and_the_limit(self, client: Client) -> None:
+        for i in range(5):
+            post_meta(client, entry_doc((WABA_ID, "messages", message_value(f"w.{i}", "91", 1))))
+        assert webhook_payloads_expand(limit=2) == 2
+        assert list(WebhookEvent.objects.order_by("id").values_list("dedupe_key", flat=True)) == [
+            "message:w.0",
+            "message:w.1",
+        ]
+        assert webhook_payloads_expand(limit=2) == 2
+        assert webhook_payloads_expand(limit=2) == 1
+        assert WebhookEvent.objects.count() == 5
+        assert _pending() == 0
+
+    def test_a_crash_inside_the_transaction_leaves_the_payloads_pending_and_a_rerun_expands_once(
+        self, client: Client, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        post_meta(client, _two_changes(("wamid.1", "sent"), ("wamid.2", "sent")))
+        post_meta(client, fixture("messages_text"))
+
+        def killed(*args: Any, **kwargs: Any) -> None:
+            raise RuntimeError("the worker died after inserting the events")
+
+        with monkeypatch.context() as patched:
+            patched.setattr(ingest, "_mark_expanded", killed)
+            with pytest.raises(RuntimeError):
+                webhook_payloads_expand()
+        assert not WebhookEvent.objects.exists()  # rolled back with the batch
+        assert _pending() == 2
+        assert webhook_payloads_expand() == 2
+        assert WebhookEvent.objects.count() == 3
+        assert webhook_payloads_expand() == 0
+        assert WebhookEvent.objects.count() == 3
+
+    @pytest.mark.parametrize(
+        ("body", "error"),
+        [
+            (b"not json at all", "the body is not JSON"),
+            (b"\xff\xfe{}", "the body is not JSON"),
+            (b'{"object": "whatsapp_business_account"}', "no entry list"),
+            (b"[" * 100_000 + b"]" * 100_000, "not derived: RecursionError"),
+        ],
+    )
+    def test_a_malformed_body_is_marked_with_its_parse_error_and_yields_no_event(
+        self, client: Client, body: bytes, error: str
+    ) -> None:
+        assert post_meta(client, body).status_code == 200
+        post_meta(client, fixture("messages_text"))  # the next body is not held back
+        assert webhook_payloads_expand() == 2
+        bad, good = WebhookPayload.objects.order_by("id")
+        assert (bad.parse_error, bad.event_count) == (error, 0)
+        assert bad.expanded_at is not None
+        assert (good.parse_error, good.event_count) == ("", 1)
+        assert WebhookEvent.objects.get().payload_id == good.pk
+
+    def test_an_event_the_columns_cannot_hold_is_left_out_and_noted(self, client: Client) -> None:
+        document = _two_changes(("wamid.\u0000", "sent"), ("wamid.ok", "sent"))
+        post_meta(client, document)
+        webhook_payloads_expand()
+        payload = WebhookPayload.objects.get()
+        assert (payload.event_count, payload.parse_error) == (1, "1 events not storable")
+        assert WebhookEvent.objects.get().dedupe_key == "status:wamid.ok:sent"
+
+    @on_postgresql("SQLite stores NUL in text; PostgreSQL refuses it")
+    def test_a_body_the_database_refuses_marks_only_itself(
+        self, client: Client, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(ingest, "_storable", lambda event: True)  # let the database refuse
+        bad = _two_changes(("wamid.2", "sent"), ("wamid.\u0000", "sent"))
+        for document in (fixture("messages_text"), bad, fixture("status_failed")):
+            post_meta(client, document)
+        assert webhook_payloads_expand() == 3
+        first, refused, last = WebhookPayload.objects.order_by("id")
+        assert refused.parse_error.startswith("refused:")
+        assert (refused.event_count, first.event_count, last.event_count) == (0, 1, 1)
+        assert set(WebhookEvent.objects.values_list("payload_id", flat=True)) == {
+            first.pk,
+            last.pk,
+        }
+        assert _pending() == 0
+
+    def test_the_beat_sweep_expands_what_a_crashed_run_left_and_processes_it(
+        self, client: Client, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        account = make_account("Swept ISV")
+        account.tech_provider.webhook_url = "https://hooks.example.com/meta"
+        account.tech_provider.save()
+        make_waba(account.tech_provider)
+        post_meta(client, fixture("messages_text"))  # no nudge runs in this test
+        with monkeypatch.context() as patched:
+            patched.setattr(ingest, "_insert_events", _crash)
+            with pytest.raises(RuntimeError):
+                tasks.webhook_events_process()
+        assert _pending() == 1
+        swept = {entry["task"] for entry in django_settings.CELERY_BEAT_SCHEDULE.values()}
+        assert "messaging.webhook_events_process" in swept
+        assert tasks.webhook_events_process() == 1  # what beat runs every 2 s
+        assert _pending() == 0
+        assert WebhookEvent.objects.get().state == "processed"
+        assert Delivery.objects.get().tech_provider_id == account.tech_provider.pk
+
+
+def _crash(*args: Any, **kwargs: Any) -> None:
+    raise RuntimeError("the worker died")
+
+
+@on_postgresql("row locks (SKIP LOCKED) exist on PostgreSQL only")
+@pytest.mark.django_db(transaction=True)
+def test_two_expanders_at_once_never_expand_or_store_anything_twice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    documents = [
+        # each body shares one event with the one before it, as Meta's retries and batches do
+        _two_changes((f"wamid.{i}", "sent"), (f"wamid.{i - 1}", "sent"))
+        for i in range(1, 41)
+    ]
+    for document in documents:
+        ingest.webhook_payload_ingest(body=json.dumps(document).encode(), source="app")
+    expected = {e.event_id for d in documents for e in derive_events(d).events}
+    slow_derive = ingest.derive_events
+
+    def derive(document: Any) -> Any:
+        time.sleep(0.002)  # keeps both expanders inside their transactions at the same time
+        return slow_derive(document)
+
+    monkeypatch.setattr(ingest, "derive_events", derive)
+    start = threading.Barrier(2)
+    expanded = [0, 0]
+    failures: list[BaseException] = []
+
+    def expander(k: int) -> None:
+        try:
+            start.wait()
+            while count := webhook_payloads_expand(limit=3):
+                expanded[k] += count
+        except BaseException as error:
+            failures.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=expander, args=(k,)) for k in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not failures
+    assert sum(expanded) == len(documents)  # no payload was expanded by both
+    assert min(expanded) > 0  # both did work
+    assert set(WebhookEvent.objects.values_list("event_id", flat=True)) == expected
+    assert WebhookEvent.objects.count() == len(expected)
+    assert _pending() == 0
+    assert set(WebhookPayload.objects.values_list("event_count", flat=True)) == {2}

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 import responses
-from django.db import DatabaseError
+from django.conf import settings
+from django.db import DatabaseError, connection
 from django.test import Client
 from rest_framework.test import APIClient
 
@@ -23,7 +24,13 @@ from messaging.models import (
 )
 from messaging.services.alerts import waba_alert_handle
 from messaging.services.batch_effects import BatchEffects
-from messaging.services.processing import webhook_events_process, webhook_events_route_parked
+from messaging.services.ingest import webhook_payloads_expand
+from messaging.services.processing import (
+    _UPDATED_FIELDS,
+    events_save,
+    webhook_events_process,
+    webhook_events_route_parked,
+)
 from onboarding.models import PhoneNumber, TechProvider, WhatsAppBusinessAccount
 from tests.conftest import Account, make_account
 from tests.messaging.conftest import (
@@ -341,3 +348,61 @@ class TestEffects:
         assert webhook_events_process() == 2
         assert Delivery.objects.count() == 2
         assert "RuntimeError" in WebhookEvent.objects.get(event_type="account_update").note
+
+
+@pytest.mark.skipif(
+    "postgresql" not in settings.DATABASES["default"]["ENGINE"],
+    reason="the single UPDATE statement is used on PostgreSQL only",
+)
+def test_the_batch_update_statement_leaves_the_rows_bulk_update_leaves(
+    client: Client, account: Account
+) -> None:
+    """A batch's processed fields are written with one static statement on PostgreSQL and with
+    Django's bulk_update elsewhere (the embedded SQLite default): the same objects written both
+    ways must read back the same, field by field."""
+    for name in sorted(EXPECTED):
+        post_meta(client, fixture(name))
+    webhook_payloads_expand()
+    waba = WhatsAppBusinessAccount.objects.get()
+    moment = datetime(2026, 11, 22, 5, 4, 3, 210987, tzinfo=UTC)
+    values: list[Any] = [
+        {"text": {"body": "caf\u00e9 \u2713 'quoted' \"double\" back\\slash \U0001f600"}, "n": 1.5},
+        [1, "two", None, True, {"nested": []}],
+        "a JSON string",
+        None,
+        0,
+    ]
+    events = list(WebhookEvent.objects.order_by("id"))
+    for i, event in enumerate(events):
+        event.state = ["processed", "parked", "ignored", "pending"][i % 4]
+        event.tech_provider_id = account.tech_provider.pk if i % 3 else None
+        event.waba = waba if i % 2 else None
+        event.value = values[i % len(values)]
+        event.note = f'note {i}: l\'\u00e9v\u00e9nement "{i}"' if i % 2 else ""
+        event.attempts = i
+        event.processed_at = moment + timedelta(seconds=i) if i % 3 else None
+        event.updated_at = moment - timedelta(microseconds=i)
+
+    fields = ["id", "tech_provider_id", "waba_id", *_UPDATED_FIELDS[3:]]
+
+    def written() -> list[dict[str, Any]]:
+        rows = list(WebhookEvent.objects.order_by("id").values("state", *fields))
+        with connection.cursor() as cursor:  # JSON null and SQL NULL both read back as None
+            cursor.execute("SELECT value::text FROM messaging_webhookevent ORDER BY id")
+            for row, (raw,) in zip(rows, cursor.fetchall(), strict=True):
+                row["raw_value"] = raw
+        return rows
+
+    baseline = written()
+    events_save(events)
+    by_statement = written()
+    WebhookEvent.objects.bulk_update(
+        [WebhookEvent(**{k: row[k] for k in ("state", *fields)}) for row in baseline],
+        ["state", *fields[1:]],
+    )
+    assert written() == baseline
+    WebhookEvent.objects.bulk_update(events, _UPDATED_FIELDS)
+    by_orm = written()
+    assert by_statement == by_orm
+    assert by_statement != baseline
+    assert [row["value"] for row in by_orm[:5]] == values
