@@ -17,6 +17,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from config.sql import instance_insert
 from messaging import selectors
 from messaging.message_input import Content, SendRequest, TemplateRef
 from messaging.models import Message
@@ -163,7 +164,7 @@ def message_send_accept(*, tech_provider: TechProvider, request: SendRequest) ->
         for dst in request.dsts
     ]
     if len(rows) == 1:  # one INSERT, committed by itself unless a caller's transaction is open
-        rows[0].save(force_insert=True)
+        instance_insert(rows[0])
     else:
         Message.objects.bulk_create(rows)  # one INSERT in one transaction
     nudge(SEND_MESSAGES)  # after the commit, at most one per WEBHOOK_KICK_INTERVAL_S

@@ -23,10 +23,14 @@ _lock = threading.Lock()
 _last_sent: dict[str, float] = {}
 
 
+def _recent(task_name: str, now: float) -> bool:
+    return now - _last_sent.get(task_name, float("-inf")) < settings.WEBHOOK_KICK_INTERVAL_S
+
+
 def _send(task_name: str) -> None:
     now = time.monotonic()
     with _lock:
-        if now - _last_sent.get(task_name, float("-inf")) < settings.WEBHOOK_KICK_INTERVAL_S:
+        if _recent(task_name, now):
             return
         _last_sent[task_name] = now
     try:
@@ -37,4 +41,6 @@ def _send(task_name: str) -> None:
 
 def nudge(task_name: str) -> None:
     """Publish `task_name` after the current transaction commits (debounced per process)."""
+    if _recent(task_name, time.monotonic()):
+        return  # most calls end here, without a commit hook; _send checks again under the lock
     transaction.on_commit(lambda: _send(task_name))
