@@ -486,13 +486,14 @@ def _chaos(
 
 
 def _wait_final(*, timeout: float, processes: Processes) -> None:
-    from messaging.models import Delivery, WebhookEvent
+    from messaging.models import Delivery, WebhookEvent, WebhookPayload
     from onboarding.models import Onboarding, TechProviderEvent
 
     def final() -> bool:
         processes.keep_beat()
         return (
             not Onboarding.objects.exclude(status__in=["active", "failed"]).exists()
+            and not WebhookPayload.objects.filter(expanded_at__isnull=True).exists()
             and not WebhookEvent.objects.filter(state__in=["pending", "parked"]).exists()
             and not TechProviderEvent.objects.filter(dispatched_at__isnull=True).exists()
             and not Delivery.objects.filter(state="pending").exists()
