@@ -68,7 +68,7 @@ class Durations:
     backlog_window_s: float  # how long the backlog phase drains before the rest is discarded
     onboarding_cap_s: float
     dispatch_numbers: int  # numbers sending at once in the dispatch phase
-    dispatch_per_number: int  # messages queued for each (about 25 s at 0.85 x 20/s)
+    dispatch_per_number: int  # messages queued for each (100: about 24 s at 0.85 x 5/s)
     max_rate: int  # bodies generated per wrk thread: max_rate * duration / threads
 
     @classmethod
@@ -84,7 +84,7 @@ class Durations:
             backlog_window_s=30,
             onboarding_cap_s=300,
             dispatch_numbers=4,
-            dispatch_per_number=400,
+            dispatch_per_number=100,
             max_rate=5000,
         )
 
@@ -101,7 +101,7 @@ class Durations:
             backlog_window_s=4,
             onboarding_cap_s=60,
             dispatch_numbers=4,
-            dispatch_per_number=40,
+            dispatch_per_number=20,
             max_rate=5000,
         )
 

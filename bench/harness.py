@@ -13,7 +13,7 @@ Order of a run (docs/benchmarks.md explains each measurement):
   onboarding  the platform restarted against the sandbox with 100 ms on every Graph call;
               N signups submitted at once through the EmbeddedSignup API
   send        the message send API, when the platform has it
-  dispatch    several numbers onboarded against the sandbox, each capped at 20 messages/s,
+  dispatch    several numbers onboarded against the sandbox, each capped at 5 messages/s,
               their messages queued at once and sent by the workers: each number's busiest
               second in the sandbox's call log, all of them busy at once, each sent once
 Every process started here is stopped by its own id at the end, whatever happens.

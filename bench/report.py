@@ -32,6 +32,8 @@ def _num(value: Any, digits: int = 0) -> str:
         return "yes" if value else "no"
     if isinstance(value, int | float):
         return f"{value:,.{digits}f}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_num(v, digits)}" for k, v in value.items())
     return str(value)
 
 
@@ -135,6 +137,7 @@ def rows(r: dict[str, Any]) -> list[Row]:
             "reported",
             "n/a",
         ),
+        *_dispatch_rows(r),
         Row(
             "Peak RSS, one web worker, MB",
             _num(r.get("web_worker_rss_peak_mb"), 1),
@@ -150,6 +153,48 @@ def rows(r: dict[str, Any]) -> list[Row]:
             "",
             "reported",
             "n/a",
+        ),
+    ]
+
+
+def _dispatch_rows(r: dict[str, Any]) -> list[Row]:
+    """Dispatch to the sandbox: each number held to its rate, all busy at once, each sent once."""
+    numbers, rate = r.get("dispatch_numbers"), r.get("dispatch_rate_per_number")
+    busiest = r.get("dispatch_busiest_second_by_number") or []
+    over = r.get("dispatch_over_limit")
+    held = None if not busiest or over is None else max(busiest) <= (rate or 0) and over == 0
+    ideal = r.get("dispatch_ideal_per_s")
+    total = _ratio(r.get("dispatch_total_per_s"), ideal)
+    together = r.get("dispatch_concurrent_per_s_by_number")
+    each_busy = None if not together or not rate else min(together) >= 0.8 * rate
+    queued, sent = r.get("dispatch_queued"), r.get("dispatch_sent")
+    wrong = [r.get(k) for k in ("dispatch_lost", "dispatch_doubled", "dispatch_wamid_mismatched")]
+    once = None if queued is None or None in wrong else sent == queued and not any(wrong)
+    return [
+        Row(
+            f"Dispatch: {_num(numbers)} numbers at {_num(rate)}/s each, busiest second per "
+            "number (sandbox arrivals)",
+            _num(busiest),
+            f"rate {_num(rate)}",
+            _num(r.get("dispatch_busiest_ratio"), 2),
+            "<= 1.0x, 0 over",
+            _verdict(held),
+        ),
+        Row(
+            "  all numbers at once, sends/s (each number >= 0.8x its rate meanwhile)",
+            _num(r.get("dispatch_total_per_s"), 1),
+            f"numbers x rate {_num(ideal)}",
+            _num(total, 2),
+            ">= 0.8x, each >= 0.8x",
+            _verdict(None if total is None or each_busy is None else total >= 0.8 and each_busy),
+        ),
+        Row(
+            "  messages sent exactly once / queued",
+            f"{_num(sent)} / {_num(queued)}",
+            "",
+            "",
+            "0 lost, 0 doubled",
+            _verdict(once),
         ),
     ]
 
@@ -244,6 +289,39 @@ def details_table(r: dict[str, Any]) -> str:
         line("send API: server CPU ms per request", "send_cpu_ms_per_req", 2),
         line("send API: PostgreSQL CPU ms per request", "send_pg_cpu_ms_per_req", 2),
         line("send API: outbox rows written while measured", "send_rows"),
+        line(
+            "dispatch: sends/s per number, first to last send",
+            "dispatch_sustained_per_s_by_number",
+            2,
+        ),
+        line(
+            "dispatch: sends/s per number while all were sending",
+            "dispatch_concurrent_per_s_by_number",
+            2,
+        ),
+        line("dispatch: seconds in which all were sending", "dispatch_common_span_s", 1),
+        line(
+            "dispatch: share of those seconds with every number at >= 0.8x its rate",
+            "dispatch_all_busy_share",
+            2,
+        ),
+        line(
+            "dispatch: the limiter's pace in all (numbers x rate x headroom)",
+            "dispatch_limiter_per_s",
+            1,
+        ),
+        line(
+            "dispatch: sends over a number's rate in the second before them", "dispatch_over_limit"
+        ),
+        line("dispatch: sends the sandbox refused with 130429", "dispatch_refused_130429"),
+        line("dispatch: calls made to the sandbox (attempts)", "dispatch_attempts"),
+        line("dispatch: s from queueing until all were sent", "dispatch_all_sent_s", 1),
+        line("dispatch: same at the limiter's pace", "dispatch_ideal_s", 1),
+        "| dispatch: lost / doubled / wamid mismatched | "
+        + " / ".join(_num(r.get(f"dispatch_{k}")) for k in ("lost", "doubled", "wamid_mismatched"))
+        + " |",
+        line("dispatch: the sandbox's median ms per send", "dispatch_sandbox_p50_ms", 1),
+        line("dispatch: CPU ms per message by process", "dispatch_cpu_ms_per_message", 1),
         line("run wall time s", "wall_s", 1),
     ]
     rss = r.get("rss_by_phase") or {}
