@@ -101,7 +101,7 @@ class Durations:
             backlog_window_s=4,
             onboarding_cap_s=60,
             dispatch_numbers=4,
-            dispatch_per_number=20,
+            dispatch_per_number=12,
             max_rate=5000,
         )
 

@@ -315,6 +315,11 @@ def details_table(r: dict[str, Any]) -> str:
         ),
         line("dispatch: sends the sandbox refused with 130429", "dispatch_refused_130429"),
         line("dispatch: calls made to the sandbox (attempts)", "dispatch_attempts"),
+        line(
+            "dispatch: s to onboard, cap and approve a template for the numbers",
+            "dispatch_setup_s",
+            1,
+        ),
         line("dispatch: s from queueing until all were sent", "dispatch_all_sent_s", 1),
         line("dispatch: same at the limiter's pace", "dispatch_ideal_s", 1),
         "| dispatch: lost / doubled / wamid mismatched | "
