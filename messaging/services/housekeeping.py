@@ -52,7 +52,11 @@ def _prune_payloads() -> int:
     waiting = WebhookEvent.objects.filter(
         state__in=[WebhookEvent.State.PENDING, WebhookEvent.State.PARKED]
     ).values("payload_id")
-    old = WebhookPayload.objects.filter(received_at__lt=cutoff).exclude(id__in=waiting)
+    # A payload whose events were never derived (expanded_at is null) is the only record of
+    # them: it is kept however old it is, like one whose events still wait.
+    old = WebhookPayload.objects.filter(received_at__lt=cutoff, expanded_at__isnull=False).exclude(
+        id__in=waiting
+    )
     deleted, _ = old.delete()
     return deleted
 

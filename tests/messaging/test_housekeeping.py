@@ -72,6 +72,15 @@ def test_old_payloads_are_pruned_but_not_while_their_events_wait(client: Client)
     assert WebhookPayload.objects.count() == 1
 
 
+def test_an_old_payload_whose_events_were_never_derived_is_kept(client: Client) -> None:
+    post_meta(client, fixture("status_delivered"))  # stored; the workers never expanded it
+    WebhookPayload.objects.update(received_at=timezone.now() - timedelta(days=31))
+
+    assert webhooks_housekeeping().payloads_pruned == 0
+    assert webhook_payloads_expand() == 1
+    assert WebhookEvent.objects.count() == 1
+
+
 def test_a_burst_of_posts_publishes_one_nudge_per_interval(
     client: Client,
     monkeypatch: pytest.MonkeyPatch,
