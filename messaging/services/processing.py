@@ -12,6 +12,7 @@ WABA are parked; `webhook_events_route_parked` puts them back in line once their
 
 import json
 import logging
+import re
 import time
 from datetime import timedelta
 from typing import Any
@@ -64,15 +65,45 @@ _UPDATE_SQL = (
 )
 
 
-def _documents(events: list[WebhookEvent]) -> dict[int, Any]:
+# jsonb cannot hold NUL or a lone surrogate, and one such string would fail its whole batch on
+# every run. Bodies are scanned for their escapes first, so an ordinary one costs one search.
+_UNSTORABLE_ESCAPE = re.compile(rb"\\u0000|\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_UNSTORABLE_CHAR = re.compile("[\x00\ud800-\udfff]")
+REPLACED_NOTE = "Text PostgreSQL cannot hold (NUL, a lone surrogate) was replaced with U+FFFD."
+
+
+def _storable(value: Any) -> Any:
+    if isinstance(value, str):
+        return _UNSTORABLE_CHAR.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_storable(item) for item in value]
+    if isinstance(value, dict):
+        return {_storable(key): _storable(item) for key, item in value.items()}
+    return value
+
+
+def _parse(raw: bytes) -> tuple[Any, bool]:
+    """The body's document, made storable; whether anything had to be replaced."""
+    try:
+        document = json.loads(raw)
+    except ValueError:
+        return None, False
+    if not _UNSTORABLE_ESCAPE.search(raw):
+        return document, False
+    storable = _storable(document)
+    return storable, storable != document
+
+
+def _documents(events: list[WebhookEvent]) -> tuple[dict[int, Any], set[int]]:
+    """Each payload's document, and the payloads whose text had to be replaced to be stored."""
     ids = {e.payload_id for e in events if e.payload_id}
     documents: dict[int, Any] = {}
+    replaced: set[int] = set()
     for payload_id, body in WebhookPayload.objects.filter(id__in=ids).values_list("id", "body"):
-        try:
-            documents[payload_id] = json.loads(bytes(body))
-        except ValueError:
-            documents[payload_id] = None
-    return documents
+        documents[payload_id], changed = _parse(bytes(body))
+        if changed:
+            replaced.add(payload_id)
+    return documents, replaced
 
 
 Routed = tuple[WebhookEvent, Any, WhatsAppBusinessAccount]
@@ -171,13 +202,15 @@ def _process_batch(limit: int) -> int:
     )
     if not events:
         return 0
-    documents = _documents(events)
+    documents, replaced = _documents(events)
     router = Router.for_events(events)
     batch, batched, deliveries = BatchEffects(), list[Routed](), list[Delivery]()
     media = MediaCollector()
     for event in events:
         document = documents.get(event.payload_id or 0)
         _process_one(event, document, router, batch, batched, deliveries, media)
+        if event.payload_id in replaced and event.state == State.PROCESSED:
+            event.note = f"{event.note} {REPLACED_NOTE}".strip()
     _apply_batch(batch, batched)
     _apply_outbox(batch)
     events_save(events)

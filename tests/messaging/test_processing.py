@@ -406,3 +406,26 @@ def test_the_batch_update_statement_leaves_the_rows_bulk_update_leaves(
     assert by_statement == by_orm
     assert by_statement != baseline
     assert [row["value"] for row in by_orm[:5]] == values
+
+
+@pytest.mark.parametrize("text", ["nul \u0000 inside", "lone \ud800 surrogate"])
+def test_text_the_database_cannot_hold_does_not_stall_the_queue(
+    client: Client, account: Account, text: str
+) -> None:
+    poisoned = message_value("wamid.NUL", "919800000001", 1_794_816_000)
+    poisoned["messages"][0]["text"]["body"] = text
+    after = message_value("wamid.AFTER", "919800000002", 1_794_816_001)
+    body = json.dumps(entry_doc((WABA_ID, "messages", poisoned))).encode()
+    assert post_meta(client, body).status_code == 200
+    assert post_meta(client, entry_doc((WABA_ID, "messages", after))).status_code == 200
+
+    webhook_events_process()
+
+    states = dict(WebhookEvent.objects.values_list("dedupe_key", "state"))
+    assert set(states.values()) == {"processed"}, states
+    assert Delivery.objects.count() == 2
+    stored = WebhookEvent.objects.get(dedupe_key__contains="wamid.NUL")
+    assert stored.value["messages"][0]["text"]["body"] == text.replace("\u0000", "\ufffd").replace(
+        "\ud800", "\ufffd"
+    )
+    assert "replaced" in stored.note
