@@ -4,8 +4,8 @@ The send phase measures the API's accept path with the workers held; this one me
 comes after it, the send pump and the shared Redis limiter (docs/messaging.md, sections 2 and 4)
 delivering the outbox to Meta (the sandbox server) over HTTP with the real workers and beat.
 
-Set-up, through the platform's own paths: NUMBERS finished signups made in the sandbox
-(`POST /sandbox/control/signups/`) and onboarded through
+Set-up, through the platform's own paths: `dispatch_numbers` (bench.conf) finished signups made
+in the sandbox (`POST /sandbox/control/signups/`), onboarded through
 `POST /v1/Account/{auth_id}/WhatsApp/EmbeddedSignup/` until active; each number capped at RATE
 messages per second on both sides (staff's cap, `NumberHealth.mps_override`, which the pump
 reads, and the sandbox's own `throughput_mps`, which answers 130429 above it); one UTILITY
@@ -42,11 +42,11 @@ import requests
 from bench import conf
 from bench.harness import Bench
 
-# 5 messages a second per number, 4 numbers: measured on this box, the sandbox spends about 35 ms
-# of CPU per send and the platform (web, workers, PostgreSQL) about 20, so with the simulator on
-# the same 2 cores about 25 sends a second get through in all. At 20 per number the sandbox set
-# the pace (its answers took 0.5 to 1.5 s and the pumps' threads all waited on them) and the
-# phase measured the simulator; at 4 x 5 (17 a second at the limiter's pace) it measures the pump.
+# 5 messages a second per number, 4 numbers: measured on this box at 20 per number, the sandbox
+# spent about 35 ms of CPU per send and the platform (web, workers, PostgreSQL) 15 to 20, and with
+# the simulator on the same 2 cores about 20 sends a second got through in all: the sandbox set the
+# pace (its answers took 0.5 to 1.5 s and the pumps' threads all waited on them) and the phase
+# measured the simulator. At 4 x 5 (17 a second at the limiter's pace) it measures the pump.
 RATE = 5
 BUSY_SHARE = 0.8  # a number counts as busy in a second with at least this share of RATE
 PER_REQUEST = 100  # recipients per API request (MESSAGE_MAX_RECIPIENTS)
