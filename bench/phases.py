@@ -22,7 +22,7 @@ from bench.harness import Bench
 from bench.loadgen import wrk_run
 from bench.profiling import Recording
 from bench.refsite.schema import CREATE_TABLE_SQL
-from messaging.models import Delivery, DeliveryAttempt, WebhookEvent
+from messaging.models import Delivery, DeliveryAttempt, WebhookEvent, WebhookPayload
 from onboarding.models import PhoneNumber, TechProvider, WhatsAppBusinessAccount
 
 RECEIVER_URL = conf.RECEIVER_URL
@@ -279,8 +279,14 @@ def phase_ingest(bench: Bench) -> None:
 
 
 # ---------------------------------------------------------------- backlog
+def _unexpanded() -> int:
+    """Payloads stored whose events the workers have not derived yet (one event per bench body)."""
+    return WebhookPayload.objects.filter(expanded_at__isnull=True).count()
+
+
 def _drained(tp_id: int) -> tuple[int, int]:
-    pending_events = WebhookEvent.objects.filter(state=WebhookEvent.State.PENDING).count()
+    pending = WebhookEvent.objects.filter(state=WebhookEvent.State.PENDING).count()
+    pending_events = pending + _unexpanded()
     pending_deliveries = Delivery.objects.filter(
         tech_provider_id=tp_id, state=Delivery.State.PENDING
     ).count()
@@ -305,6 +311,9 @@ def _discard_backlog(bench: Bench) -> int:
     from django.utils import timezone
 
     now = timezone.now()
+    payloads = WebhookPayload.objects.filter(expanded_at__isnull=True).update(
+        expanded_at=now, parse_error="bench: discarded after the backlog window"
+    )
     events = WebhookEvent.objects.filter(state=WebhookEvent.State.PENDING).update(
         state=WebhookEvent.State.IGNORED,
         note="bench: discarded after the backlog window",
@@ -316,7 +325,7 @@ def _discard_backlog(bench: Bench) -> int:
         finished_at=now,
         updated_at=now,
     )
-    return events + deliveries
+    return payloads + events + deliveries
 
 
 def phase_backlog(bench: Bench) -> None:
@@ -325,7 +334,8 @@ def phase_backlog(bench: Bench) -> None:
     r = bench.results
     _receiver_reset(bench)
     window = bench.d.backlog_window_s
-    r["backlog_events"] = WebhookEvent.objects.filter(state=WebhookEvent.State.PENDING).count()
+    pending = WebhookEvent.objects.filter(state=WebhookEvent.State.PENDING).count()
+    r["backlog_events"] = pending + _unexpanded()  # ingest stores payloads; one event per body
     from django.utils import timezone
 
     released = timezone.now()
