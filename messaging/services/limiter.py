@@ -24,6 +24,8 @@ from typing import Protocol
 import redis
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Case, F, Value, When
+from django.db.models.functions import Coalesce, NullIf
 
 from messaging.models import SendRate
 
@@ -49,8 +51,8 @@ _PENALTY_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
-tat = tat + tonumber(ARGV[1])
+local held = now + tonumber(ARGV[1])
+if tat < held then tat = held end
 redis.call('SET', KEYS[1], tostring(tat), 'PX', math.ceil((tat - now) * 1000) + 1000)
 return tostring(tat - now)
 """
@@ -84,6 +86,25 @@ def throughput_mps(*, is_coexistence: bool, throughput_level: str, override: int
     if throughput_level.upper() == "HIGH":
         return int(settings.MESSAGE_THROUGHPUT_HIGH_MPS)
     return int(settings.MESSAGE_THROUGHPUT_DEFAULT_MPS)
+
+
+def throughput_mps_expression(number: str) -> Coalesce:
+    """throughput_mps as a database expression, for a query over rows with a PhoneNumber at
+    `number` (a lookup path, e.g. "sender"); the two must agree (tests check they do)."""
+    return Coalesce(
+        NullIf(F(f"{number}__messaging_health__mps_override"), Value(0)),
+        Case(
+            When(
+                **{f"{number}__is_coexistence": True},
+                then=Value(int(settings.MESSAGE_THROUGHPUT_COEXISTENCE_MPS)),
+            ),
+            When(
+                **{f"{number}__throughput_level__iexact": "HIGH"},
+                then=Value(int(settings.MESSAGE_THROUGHPUT_HIGH_MPS)),
+            ),
+            default=Value(int(settings.MESSAGE_THROUGHPUT_DEFAULT_MPS)),
+        ),
+    )
 
 
 def number_rate(mps: int) -> Rate:
@@ -127,7 +148,8 @@ class RedisLimiter:
         return Grant(bool(int(allowed)), float(wait), limit.decode() if limit else "")
 
     def penalize(self, *, key: str, seconds: float) -> None:
-        """Push a key's next send `seconds` later (Meta said we went too fast)."""
+        """Hold a key back until `seconds` from now (Meta said we went too fast); several
+        refusals at once hold it back as long as one does, not once each."""
         self._penalty(keys=[key], args=[seconds])
 
 
@@ -165,7 +187,7 @@ class DatabaseLimiter:
     def penalize(self, *, key: str, seconds: float) -> None:
         with transaction.atomic():
             row = self._rows([key])[key]
-            SendRate.objects.filter(key=key).update(tat=max(row.tat, self.clock()) + seconds)
+            SendRate.objects.filter(key=key).update(tat=max(row.tat, self.clock() + seconds))
 
 
 _lock = threading.Lock()

@@ -16,11 +16,14 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from messaging.models import Message, MessageStatus, MessageTemplate
 from messaging.selectors import conversation_windows_open
 from messaging.services.batch_effects import StatusRow, queue_scan_in_index_order
+from messaging.services.limiter import throughput_mps_expression
 from messaging.services.message_states import (
     RANK,
     REENGAGEMENT,
@@ -38,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 PAIR_RATE_CODE = 131056
 THROUGHPUT_CODE = 130429
+_CLAIM_SCAN = 2  # a claim locks at most this many times its limit of the due queue's head
 _TEMPLATE_REFUSALS = {"PAUSED": 132015, "DISABLED": 132016}
 EXPIRED = "message_expiry passed before the message could be sent."
 WINDOW_CLOSED_AT_SEND = (
@@ -49,19 +53,54 @@ WINDOW_CLOSED_AT_SEND = (
 # ---------------------------------------------------------------- claim
 
 
+def _head_lock(now: datetime, limit: int, exclude: set[str] | frozenset[str]) -> list[int]:
+    """Lock the oldest due rows no other claim holds (SKIP LOCKED), `_CLAIM_SCAN` x `limit`."""
+    due = Message.objects.select_for_update(skip_locked=True).filter(
+        state=State.QUEUED, next_attempt_at__lte=now
+    )
+    if exclude:
+        due = due.exclude(phone_number_id__in=exclude)
+    head = due.order_by("next_attempt_at", "id").values_list("id", flat=True)
+    return list(head[: _CLAIM_SCAN * limit])
+
+
+def _per_number(ids: list[int], limit: int) -> list[int]:
+    """Of rows this claim has locked, the oldest `limit`, at most a second's sends per number."""
+    ranked = (
+        Message.objects.filter(id__in=ids)
+        .annotate(
+            per_number=Window(
+                RowNumber(),
+                partition_by=[F("phone_number_id")],
+                order_by=[F("next_attempt_at").asc(), F("id").asc()],
+            ),
+            cap=throughput_mps_expression("sender"),
+        )
+        .filter(per_number__lte=F("cap"))
+    )
+    return list(ranked.order_by("next_attempt_at", "id").values_list("id", flat=True)[:limit])
+
+
 def messages_claim(
     *, owner: str, limit: int, exclude: set[str] | frozenset[str] = frozenset()
 ) -> list[Message]:
-    """Take up to `limit` due messages (oldest first), skipping rows another pump holds."""
+    """Take up to `limit` due messages (oldest first) but at most a second's worth of each
+    number (its throughput), skipping rows another pump holds, so that several pumps share a
+    number's queue and one claim takes several numbers instead of one number's next minute.
+
+    PostgreSQL refuses FOR UPDATE beside a window function, so the claim first locks the head of
+    the due queue with SKIP LOCKED (a claim running at the same moment locks the rows after it,
+    not the same ones, and neither comes back empty-handed), then counts per number among the
+    rows it holds. The head's rows it does not take are unlocked at the commit, milliseconds
+    later. Looking only at the head keeps a claim's cost flat however long the queue is; a
+    number with more due than the head ahead of the others fills it, and the others wait until
+    the pump holds a second of that number and excludes it.
+    """
     now = timezone.now()
     with transaction.atomic():
         queue_scan_in_index_order()
-        due = Message.objects.select_for_update(skip_locked=True).filter(
-            state=State.QUEUED, next_attempt_at__lte=now
-        )
-        if exclude:
-            due = due.exclude(phone_number_id__in=exclude)
-        ids = list(due.order_by("next_attempt_at", "id").values_list("id", flat=True)[:limit])
+        head = _head_lock(now, limit, exclude)
+        ids = _per_number(head, limit) if head else []
         if not ids:
             return []
         Message.objects.filter(id__in=ids).update(

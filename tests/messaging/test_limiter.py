@@ -81,6 +81,17 @@ def test_a_penalty_holds_the_number_back(redis_limiter) -> None:
     assert 1.3 < refused.wait_s <= 1.5
 
 
+def test_penalties_at_once_hold_the_number_back_once_not_once_each(redis_limiter) -> None:
+    number = f"4{time.time_ns() % 10**14:014d}"  # a key no other test has moved
+    for _ in range(5):  # five 130429s answered together
+        redis_limiter.penalize(key=number_key(number), seconds=1.0)
+    refused = redis_limiter.acquire(phone_number_id=number, wa_id="1", mps=80)
+    assert not refused.allowed
+    assert 0.8 < refused.wait_s <= 1.0  # not 5 s
+    redis_limiter.penalize(key=number_key(number), seconds=0.1)  # a shorter one shortens nothing
+    assert redis_limiter.acquire(phone_number_id=number, wa_id="1", mps=80).wait_s > 0.8
+
+
 def _child(url: str, mps: int, seconds: float, prefix: str, out: Any) -> None:
     out.put(hammer(RedisLimiter(url), mps, seconds, prefix))
 
@@ -145,6 +156,17 @@ def test_the_database_limiter_keeps_the_pair_rate_and_penalties(db_limiter) -> N
     limiter.penalize(key=number_key(NUMBER), seconds=2.0)
     refused = limiter.acquire(phone_number_id=NUMBER, wa_id="other", mps=100000)
     assert (refused.allowed, refused.limit) == (False, "number")
+
+
+def test_the_database_limiters_penalties_do_not_add_up(db_limiter) -> None:
+    limiter, clock = db_limiter
+    for _ in range(5):
+        limiter.penalize(key=number_key(NUMBER), seconds=1.0)
+    refused = limiter.acquire(phone_number_id=NUMBER, wa_id="1", mps=80)
+    assert (refused.allowed, refused.limit) == (False, "number")
+    assert refused.wait_s == pytest.approx(1.0 - number_rate(80).tolerance)
+    clock.now += 1.0
+    assert limiter.acquire(phone_number_id=NUMBER, wa_id="1", mps=80).allowed
 
 
 # ---------------------------------------------------------------- the rate a number gets
