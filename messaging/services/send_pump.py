@@ -7,14 +7,18 @@ into a backlog per sending number, about a second's worth each, asks the limiter
 Redis) before every send, and sends on a thread pool: threads only make Graph calls, every
 database write stays on the pump's thread. A number the limiter holds back waits in the backlog
 without holding the others up; a recipient held back by the pair rate goes back to the queue
-until it is due. When its budget ends the pump hands back what it did not send; after the last
-message it keeps looking for a short grace period longer than the API's nudge debounce, so a
-message accepted while the pump was finishing is not left for beat. A pump that finds nothing
-due at all (most beat ticks) returns at once.
+until it is due. A claim takes at most a second's sends of each number, so pumps running at once
+share a busy number and each keeps several numbers going. The budget is jittered so that pumps
+started together do not all stop together; when its budget ends the pump queues its successor,
+then hands back what it did not send, so the numbers are not left idle until beat's next tick.
+After the last message it keeps looking for a short grace period longer than the API's nudge
+debounce, so a message accepted while the pump was finishing is not left for beat. A pump that
+finds nothing due at all (most beat ticks) returns at once.
 """
 
 import logging
 import math
+import random
 import secrets
 import time
 from collections import deque
@@ -23,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import requests
+from celery import current_app
 from django.conf import settings
 from django.utils import timezone
 from requests.adapters import HTTPAdapter
@@ -43,6 +48,8 @@ _HOLD_MAX_S = 2.0  # a number held back longer than this goes back to the queue
 _POLL_S = 0.02
 _SCAN = 8  # how far into a number's backlog to look for a recipient not already in flight
 _CLAIM_INTERVAL_S = 0.05
+_BUDGET_JITTER = 0.25  # a run lasts between 75 % and all of its budget
+SEND_MESSAGES = "messaging.messages_send"
 
 
 @dataclass
@@ -111,8 +118,9 @@ class SendPump:
         )
 
     def _full(self) -> set[str]:
+        """Numbers with a second's sends in hand: claim no more of them for now."""
         return {
-            pid for pid, n in self.numbers.items() if len(n.backlog) >= max(4, math.ceil(n.mps))
+            pid for pid, n in self.numbers.items() if len(n.backlog) >= max(1, math.ceil(n.mps))
         }
 
     def _claim(self) -> int:
@@ -258,11 +266,14 @@ class SendPump:
         return 0.05 if self.inflight else 0.001
 
     def run(self, *, budget_s: float | None = None, grace_s: float = _GRACE_S) -> PumpResult:
-        deadline = time.monotonic() + (budget_s or float(settings.MESSAGE_SEND_BUDGET_S))
+        deadline = time.monotonic() + budget_jittered(budget_s)
         idle_since: float | None = None
         with ThreadPoolExecutor(self.threads, thread_name_prefix="send") as executor:
             try:
-                while time.monotonic() < deadline:
+                while True:
+                    if time.monotonic() >= deadline:
+                        successor_queue()  # out of time, perhaps not of work: no gap
+                        break
                     claimed = self._claim()
                     self._dispatch(executor)
                     busy = self.inflight or any(n.backlog for n in self.numbers.values())
@@ -281,6 +292,23 @@ class SendPump:
             finally:
                 self._session.close()
         return self.result
+
+
+def budget_jittered(budget_s: float | None = None, rng: random.Random | None = None) -> float:
+    """The run's budget: MESSAGE_SEND_BUDGET_S less up to a quarter, at random, so pumps that
+    started together (a burst of nudges, beat's ticks) end apart and hand over one by one."""
+    budget = budget_s or float(settings.MESSAGE_SEND_BUDGET_S)
+    return budget * (1 - (rng or random).uniform(0, _BUDGET_JITTER))  # noqa: S311 - not security
+
+
+def successor_queue() -> None:
+    """Queue the next pump now, before this one hands back and drains its calls, instead of
+    leaving the queue to the API's next nudge or beat's next tick. If nothing is due by then,
+    the successor returns at once."""
+    try:
+        current_app.send_task(SEND_MESSAGES, retry=False)
+    except Exception:  # the broker being down must not lose the hand-back; beat catches up
+        logger.warning("could not queue the next send pump; beat will start one")
 
 
 def messages_send(*, budget_s: float | None = None, grace_s: float = _GRACE_S) -> PumpResult:
