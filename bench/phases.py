@@ -14,7 +14,7 @@ from typing import Any
 
 import psutil
 import requests
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Max
 
 from bench import conf
@@ -306,22 +306,34 @@ def _wait_drained(bench: Bench, cap_s: float) -> bool:
     return False
 
 
+def _set_aside(rows: Any, **fields: Any) -> int:
+    """Update the rows no worker holds right now, in id order (the workers are still running:
+    an unordered bulk UPDATE deadlocked with the delivery pump). A held row is finished by its
+    worker, and the next phase waits for it to drain."""
+    with transaction.atomic():
+        free = rows.select_for_update(skip_locked=True).order_by("id").values_list("id", flat=True)
+        return int(rows.model.objects.filter(id__in=list(free)).update(**fields))
+
+
 def _discard_backlog(bench: Bench) -> int:
     """Set aside what the backlog phase had no time for, so later phases start empty."""
     from django.utils import timezone
 
     now = timezone.now()
-    payloads = WebhookPayload.objects.filter(expanded_at__isnull=True).update(
-        expanded_at=now, parse_error="bench: discarded after the backlog window"
+    note = "bench: discarded after the backlog window"
+    payloads = _set_aside(
+        WebhookPayload.objects.filter(expanded_at__isnull=True), expanded_at=now, parse_error=note
     )
-    events = WebhookEvent.objects.filter(state=WebhookEvent.State.PENDING).update(
+    events = _set_aside(
+        WebhookEvent.objects.filter(state=WebhookEvent.State.PENDING),
         state=WebhookEvent.State.IGNORED,
-        note="bench: discarded after the backlog window",
+        note=note,
         updated_at=now,
     )
-    deliveries = Delivery.objects.filter(state=Delivery.State.PENDING).update(
+    deliveries = _set_aside(
+        Delivery.objects.filter(state=Delivery.State.PENDING),
         state=Delivery.State.FAILED,
-        last_error="bench: discarded after the backlog window",
+        last_error=note,
         finished_at=now,
         updated_at=now,
     )
