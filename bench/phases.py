@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -183,13 +184,38 @@ def _smoke(url: str, secret: str, expect_refusal: bool = True) -> None:
         raise RuntimeError(f"{url} answered {answer.status_code} to a bad signature")
 
 
+@dataclass
+class _IngestRound:
+    """One wrk measurement of the ingest phase, run when called."""
+
+    bench: Bench
+    n: int
+    service: str
+    url: str
+    label: str
+    result: dict[str, Any] = field(default_factory=dict)
+
+    def __call__(self) -> None:
+        platform = self.service == "platform"
+        self.bench.sampler.phase = "ingest" if platform else "ingest-reference"
+        self.result = _wrk(
+            self.bench,
+            self.url,
+            f"{self.label}, round {self.n}",
+            bodies=f"M{self.n}",
+            service=self.service,
+            warm=self.n == 1,
+            profile=self.bench.profile and platform and self.n == 1,
+        )
+
+
 def phase_ingest(bench: Bench) -> None:
     """The reference view and the platform in alternating rounds, then pywa.
 
-    Alternating (reference, platform, reference, platform, ...) spreads whatever else the box
-    is doing over both, so their ratio is steadier than either figure. The platform's workers
-    are held (booted, consuming nothing): this is the request path alone; the backlog phase
-    then works off what it stored.
+    Alternating in ABBA order (reference, platform, platform, reference, ...) spreads whatever
+    else the box is doing over both, so their ratio is steadier than either figure. The
+    platform's workers are held (booted, consuming nothing): this is the request path alone;
+    the backlog phase then works off what it stored.
     """
     r = bench.results
     secret = bench.secrets.meta_app_secret
@@ -201,29 +227,14 @@ def phase_ingest(bench: Bench) -> None:
     _smoke(f"{PLATFORM_URL}{path}", secret)
     floors, ours = [], []
     for n in range(1, bench.d.rounds + 1):
-        bench.sampler.phase = "ingest-reference"
-        floors.append(
-            _wrk(
-                bench,
-                ref_url,
-                f"reference view, round {n}",
-                bodies=f"M{n}",
-                service="reference",
-                warm=n == 1,
-            )
-        )
-        bench.sampler.phase = "ingest"
-        ours.append(
-            _wrk(
-                bench,
-                f"{PLATFORM_URL}{path}",
-                f"platform ingest, round {n}",
-                bodies=f"M{n}",
-                service="platform",
-                warm=n == 1,
-                profile=bench.profile and n == 1,
-            )
-        )
+        reference = _IngestRound(bench, n, "reference", ref_url, "reference view")
+        platform = _IngestRound(bench, n, "platform", f"{PLATFORM_URL}{path}", "platform ingest")
+        # ABBA: the reference first in odd rounds, the platform first in even ones, so a drift
+        # over the phase (checkpoints, vacuum, other work on the box) weighs on both alike.
+        for measure in (reference, platform) if n % 2 else (platform, reference):
+            measure()
+        floors.append(reference.result)
+        ours.append(platform.result)
     bench.stop("reference")
     r.update(
         ingest_floor_rps=_mean([f["rps"] for f in floors]),
