@@ -21,10 +21,6 @@ from onboarding.models import (
 )
 
 
-def tech_provider_get_by_auth_id(auth_id: str) -> TechProvider | None:
-    return TechProvider.objects.filter(auth_id=auth_id).first()
-
-
 # Every API request authenticates, so this read is on every hot path: on PostgreSQL it is one
 # static statement (the ORM's query building cost several times PostgreSQL's work), and the
 # encrypted secrets, which no authorisation needs, are left deferred instead of decrypted.
