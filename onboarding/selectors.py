@@ -20,7 +20,6 @@ from onboarding.models import (
     WhatsAppBusinessAccount,
 )
 
-
 # Every API request authenticates, so this read is on every hot path: on PostgreSQL it is one
 # static statement (the ORM's query building cost several times PostgreSQL's work), and the
 # encrypted secrets, which no authorisation needs, are left deferred instead of decrypted.
