@@ -4,6 +4,7 @@ templates and inbound media."""
 from django.urls import path
 
 from messaging import apis, apis_messages
+from messaging.apis_send import lean_send
 
 app_name = "messaging"
 
@@ -22,7 +23,7 @@ urlpatterns = [
         name="delivery-replay",
     ),
     path("WhatsApp/Webhook/Replay/", apis.DeliveryReplaySinceApi.as_view(), name="replay-since"),
-    path("Message/", apis_messages.MessageApi.as_view(), name="message-list"),
+    path("Message/", lean_send(apis_messages.MessageApi.as_view()), name="message-list"),
     path(
         "Message/<str:message_uuid>/",
         apis_messages.MessageDetailApi.as_view(),

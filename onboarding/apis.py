@@ -3,6 +3,7 @@
 from typing import Any
 
 from django.conf import settings
+from django.http import QueryDict
 from rest_framework import serializers
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
@@ -35,14 +36,14 @@ class WhatsAppAccess(BasePermission):
         return True
 
 
-def _refuse_nul(request: Request, path_values: dict[str, Any]) -> None:
+def refuse_nul(query: QueryDict, path_values: dict[str, Any]) -> None:
     """PostgreSQL cannot hold NUL in text: an id with one is unknown, a filter with one invalid.
 
     Without this, such a value reached a query and answered 500 (found by schemathesis).
     """
     if any("\x00" in str(value) for value in path_values.values()):
         raise NotFound(NOT_FOUND)
-    for name, values in request.query_params.lists():
+    for name, values in query.lists():
         if "\x00" in name or any("\x00" in value for value in values):
             raise InvalidRequest("Query parameters may not contain NUL characters.")
 
@@ -56,7 +57,7 @@ class TechProviderApi(APIView):
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # authentication and throttling come first
-        _refuse_nul(request, kwargs)
+        refuse_nul(request.query_params, kwargs)
 
     def finalize_response(
         self, request: Request, response: Response, *args: Any, **kwargs: Any

@@ -20,7 +20,13 @@ from rest_framework.request import Request
 
 from config.logging import bind
 from onboarding import crypto, selectors
-from onboarding.api.counters import RateWindow, counter_decr, counter_incr, gate_counts
+from onboarding.api.counters import (
+    GateCounts,
+    RateWindow,
+    counter_decr,
+    counter_incr,
+    gate_counts,
+)
 from onboarding.api.errors import Throttled
 from onboarding.api.throttling import rate_window
 from onboarding.models import AUTH_ID_REGEX, TechProvider
@@ -72,36 +78,48 @@ def _verify(auth_id: str, token: str) -> TechProvider | None:
     return tech_provider
 
 
-class TechProviderBasicAuthentication(authentication.BaseAuthentication):
-    """Authenticates `Authorization: Basic auth_id:auth_token` against the path's auth_id.
+RateCounted = tuple[RateWindow, GateCounts]
+
+
+def basic_auth_check(*, header: str, path_auth_id: str) -> tuple[TechProvider, RateCounted | None]:
+    """The Tech Provider that `Authorization: Basic auth_id:auth_token` names for this path.
 
     The lockout count is read, and a request that may succeed is counted for the rate limit
     (onboarding.api.throttling), in one round trip to the cache; the count is taken back if the
-    credentials fail, and otherwise left on the request for the throttle to judge.
+    credentials fail, and otherwise returned for the throttle to judge. Raises Throttled (locked
+    out) or AuthenticationFailed.
     """
+    credentials = _parse_basic(header)
+    claimed = credentials[0] if credentials else path_auth_id
+    throttle_key = claimed[:20] if _AUTH_ID.match(claimed[:20]) else "malformed"
+    plausible = credentials is not None and claimed == path_auth_id == throttle_key
+    rate = rate_window(claimed) if plausible else None
+    window, left = _window()
+    counts = gate_counts(failure_key=_failure_key(throttle_key, window), rate=rate)
+    if counts.failures >= settings.API_AUTH_FAILURE_LIMIT:
+        _take_back(rate)
+        raise Throttled(
+            f"Too many failed authentication attempts. Retry after {left} seconds.", left
+        )
+    tech_provider = _verify(*credentials) if credentials else None
+    if tech_provider is None or tech_provider.auth_id != path_auth_id:
+        _take_back(rate)
+        _record_failure(throttle_key)
+        raise exceptions.AuthenticationFailed()
+    bind(auth_id=tech_provider.auth_id)
+    return tech_provider, ((rate, counts) if rate is not None else None)
+
+
+class TechProviderBasicAuthentication(authentication.BaseAuthentication):
+    """DRF's face of basic_auth_check: the path's auth_id, and the counts left on the request."""
 
     def authenticate(self, request: Request) -> tuple[TechProvider, None]:
-        path_auth_id = str(request.parser_context["kwargs"].get("auth_id", ""))
-        credentials = _parse_basic(request.META.get("HTTP_AUTHORIZATION", ""))
-        claimed = credentials[0] if credentials else path_auth_id
-        throttle_key = claimed[:20] if _AUTH_ID.match(claimed[:20]) else "malformed"
-        plausible = credentials is not None and claimed == path_auth_id == throttle_key
-        rate = rate_window(claimed) if plausible else None
-        window, left = _window()
-        counts = gate_counts(failure_key=_failure_key(throttle_key, window), rate=rate)
-        if counts.failures >= settings.API_AUTH_FAILURE_LIMIT:
-            _take_back(rate)
-            raise Throttled(
-                f"Too many failed authentication attempts. Retry after {left} seconds.", left
-            )
-        tech_provider = _verify(*credentials) if credentials else None
-        if tech_provider is None or tech_provider.auth_id != path_auth_id:
-            _take_back(rate)
-            _record_failure(throttle_key)
-            raise exceptions.AuthenticationFailed()
-        if rate is not None:
-            request.rate_counted = (rate, counts)  # type: ignore[attr-defined]
-        bind(auth_id=tech_provider.auth_id)
+        tech_provider, counted = basic_auth_check(
+            header=request.META.get("HTTP_AUTHORIZATION", ""),
+            path_auth_id=str(request.parser_context["kwargs"].get("auth_id", "")),
+        )
+        if counted is not None:
+            request.rate_counted = counted  # type: ignore[attr-defined]
         return tech_provider, None
 
     def authenticate_header(self, request: Request) -> str:

@@ -79,6 +79,15 @@ def _refuse(window: RateWindow, counts: GateCounts) -> Throttled:
     )
 
 
+def rate_admit(counted: tuple[RateWindow, GateCounts]) -> None:
+    """Admit a request counted in its window, or raise Throttled (and take the count back)."""
+    window, counts = counted
+    burst = int(settings.API_RATE_LIMIT_BURST)
+    if counts.previous * (1 - window.elapsed / window.length) + counts.current <= burst:
+        return
+    raise _refuse(window, counts)
+
+
 class TechProviderRateThrottle(BaseThrottle):
     """Admits at most API_RATE_LIMIT_PER_S requests a second per Tech Provider, bursts allowed.
 
@@ -99,8 +108,5 @@ class TechProviderRateThrottle(BaseThrottle):
             if window is None:
                 return True
             counted = window, gate_counts(failure_key=None, rate=window)
-        window, counts = counted
-        burst = int(settings.API_RATE_LIMIT_BURST)
-        if counts.previous * (1 - window.elapsed / window.length) + counts.current <= burst:
-            return True
-        raise _refuse(window, counts)
+        rate_admit(counted)
+        return True
