@@ -17,11 +17,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from messaging import selectors
-from messaging.message_input import number_digits, send_request_parse
+from messaging.message_input import SendRequest, number_digits, send_request_parse
 from messaging.models import InboundMedia, Message, MessageTemplate
 from messaging.services import templates as template_services
 from messaging.services.media import media_storage
-from messaging.services.messages import message_send_accept
+from messaging.services.messages import Accepted, message_send_accept
 from messaging.template_input import STATUSES, template_edit_parse, template_spec_parse
 from onboarding import selectors as onboarding_selectors
 from onboarding.api.auth import tech_provider_of
@@ -217,10 +217,8 @@ class MessageQuery(PageQuery):
     message_time__lte = serializers.DateTimeField(required=False)
 
 
-def message_send(tech_provider: TechProvider, data: dict[str, Any]) -> dict[str, Any]:
-    """Parse and accept a send (raises on refusal); the body of its 202, without the api_id."""
-    send = send_request_parse(data)
-    accepted = message_send_accept(tech_provider=tech_provider, request=send)
+def message_queued_output(send: SendRequest, accepted: Accepted) -> dict[str, Any]:
+    """The body of a send's 202, without the api_id."""
     body: dict[str, Any] = {"message": QUEUED, "message_uuid": accepted.message_uuids}
     if send.fallback is not None:
         body["fallback_template_used"] = accepted.fallback_uuids
@@ -264,7 +262,9 @@ class MessageApi(TechProviderApi):
     @idempotent
     def post(self, request: Request, auth_id: str) -> Response:
         # A plain JSON send usually never gets here: messaging.apis_send answers it first.
-        return Response(message_send(tech_provider_of(request), _body(request)), status=202)
+        send = send_request_parse(_body(request))
+        accepted = message_send_accept(tech_provider=tech_provider_of(request), request=send)
+        return Response(message_queued_output(send, accepted), status=202)
 
     @tech_provider_schema(
         operation_id="message_list",

@@ -199,30 +199,20 @@ def _sender_row_sql(
     params += [f_name, f_language, f_name, f_language, tech_provider.pk, src]
     with connection.cursor() as cursor:
         cursor.execute(_SENDER_SQL, params)
-        found = cursor.fetchone()
-    if found is None:
-        return None
-    row = dict(zip((*SENDER_COLUMNS, *_SENDER_EXTRA), found, strict=True))
-    for key in ("t_components", "f_components"):  # Django has psycopg hand JSON over as text
-        if isinstance(row[key], str):
-            row[key] = json.loads(row[key])
-    if dst is None:
-        del row["window_expires"]
-    return row
+        return _sender_row(cursor.fetchone(), dst)
 
 
-def sender_for_send(
-    *,
-    tech_provider: TechProvider,
-    src: str,
-    dst: str | None,
-    template: tuple[str, str] | None,
-    fallback: tuple[str, str] | None,
-) -> Sender | None:
-    """The number `src` of this Tech Provider, in one query with the single recipient's window
-    expiry and the named templates' status and components (the accept path's only read)."""
-    read = _sender_row_sql if connection.vendor == "postgresql" else _sender_row_orm
-    row = read(tech_provider, src, dst, template, fallback)
+# The Tech Provider a credential names (onboarding's auth read) and, beside it, the same read as
+# _SENDER_SQL for that Tech Provider: the send API's one statement before its INSERT.
+_AUTH_AND_SENDER_SQL = (
+    f"SELECT {', '.join(f'tp.{c}' for c in onboarding_selectors.TECH_PROVIDER_AUTH_COLUMNS)}, "  # noqa: S608
+    f"s.* FROM {TechProvider._meta.db_table} tp LEFT JOIN LATERAL ("
+    + _SENDER_SQL.replace("w.tech_provider_id = %s", "w.tech_provider_id = tp.id")
+    + ") s ON true WHERE tp.auth_id = %s"
+)
+
+
+def _sender_from_row(row: dict[str, Any] | None, dst: str | None) -> Sender | None:
     if row is None:
         return None
     expires = row.get("window_expires")
@@ -241,6 +231,68 @@ def sender_for_send(
         template=state("t"),
         fallback=state("f"),
     )
+
+
+def _sender_row(found: tuple[Any, ...] | None, dst: str | None) -> dict[str, Any] | None:
+    """A row of _SENDER_SQL's columns as a dict; None when there is no such number."""
+    if found is None or found[0] is None:
+        return None
+    row = dict(zip((*SENDER_COLUMNS, *_SENDER_EXTRA), found, strict=True))
+    for key in ("t_components", "f_components"):  # Django has psycopg hand JSON over as text
+        if isinstance(row[key], str):
+            row[key] = json.loads(row[key])
+    if dst is None:
+        del row["window_expires"]
+    return row
+
+
+def tech_provider_and_sender(
+    *,
+    auth_id: str,
+    src: str,
+    dst: str | None,
+    template: tuple[str, str] | None,
+    fallback: tuple[str, str] | None,
+) -> tuple[TechProvider | None, Sender | None]:
+    """The Tech Provider `auth_id` names, for its credentials to be checked, and its number
+    `src` as sender_for_send reads it, in one statement on PostgreSQL (the send API's hot path).
+
+    Nothing here says the caller is that Tech Provider: check the credentials before using
+    either."""
+    if connection.vendor != "postgresql":
+        found = onboarding_selectors.tech_provider_for_auth(auth_id)
+        if found is None:
+            return None, None
+        sender = sender_for_send(
+            tech_provider=found, src=src, dst=dst, template=template, fallback=fallback
+        )
+        return found, sender
+    t_name, t_language = template or ("", "")
+    f_name, f_language = fallback or ("", "")
+    params = [dst or "", t_name, t_language, t_name, t_language]
+    params += [f_name, f_language, f_name, f_language, src, auth_id]
+    with connection.cursor() as cursor:
+        cursor.execute(_AUTH_AND_SENDER_SQL, params)
+        found = cursor.fetchone()
+    if found is None:
+        return None, None
+    width = len(onboarding_selectors.TECH_PROVIDER_AUTH_COLUMNS)
+    tech_provider = onboarding_selectors.tech_provider_from_auth_row(found[:width])
+    return tech_provider, _sender_from_row(_sender_row(found[width:], dst), dst)
+
+
+def sender_for_send(
+    *,
+    tech_provider: TechProvider,
+    src: str,
+    dst: str | None,
+    template: tuple[str, str] | None,
+    fallback: tuple[str, str] | None,
+) -> Sender | None:
+    """The number `src` of this Tech Provider, in one query with the single recipient's window
+    expiry and the named templates' status and components (the accept path's only read)."""
+    read = _sender_row_sql if connection.vendor == "postgresql" else _sender_row_orm
+    return _sender_from_row(read(tech_provider, src, dst, template, fallback), dst)
 
 
 def message_list_for_tech_provider(

@@ -1,6 +1,6 @@
 """Reads of onboarding state, for APIs, admin, the pipeline and the messaging app."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db import connection
@@ -32,6 +32,15 @@ _AUTH_SQL = (
 )
 
 
+# The columns of that read, for a statement that reads more beside them (messaging's send).
+TECH_PROVIDER_AUTH_COLUMNS = tuple(str(f.column) for f in _AUTH_FIELDS)
+
+
+def tech_provider_from_auth_row(values: Sequence[Any]) -> TechProvider:
+    """The Tech Provider of a row of TECH_PROVIDER_AUTH_COLUMNS, its secrets deferred."""
+    return TechProvider.from_db(connection.alias, [f.attname for f in _AUTH_FIELDS], values)
+
+
 def tech_provider_for_auth(auth_id: str) -> TechProvider | None:
     """The Tech Provider an API credential names, its secrets deferred (loaded on first use)."""
     if connection.vendor != "postgresql":
@@ -40,9 +49,7 @@ def tech_provider_for_auth(auth_id: str) -> TechProvider | None:
     with connection.cursor() as cursor:
         cursor.execute(_AUTH_SQL, [auth_id])
         row = cursor.fetchone()
-    if row is None:
-        return None
-    return TechProvider.from_db(connection.alias, [f.attname for f in _AUTH_FIELDS], row)
+    return None if row is None else tech_provider_from_auth_row(row)
 
 
 def tech_provider_get_by_public_id(public_id: str) -> TechProvider | None:

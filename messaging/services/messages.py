@@ -135,18 +135,31 @@ def _row(
     )
 
 
-def message_send_accept(*, tech_provider: TechProvider, request: SendRequest) -> Accepted:
-    """Check a send and queue one outbox row per recipient (one INSERT), or refuse it whole."""
+def sender_lookup(request: SendRequest) -> dict[str, Any]:
+    """What selectors.sender_for_send needs to know of a send (besides the Tech Provider)."""
     content, fallback = request.content, request.fallback
-    sender = selectors.sender_for_send(
-        tech_provider=tech_provider,
-        src=request.src,
-        dst=request.dsts[0] if len(request.dsts) == 1 else None,
-        template=(content.template.name, content.template.language) if content.template else None,
-        fallback=(fallback.template.name, fallback.template.language)
+    return {
+        "src": request.src,
+        "dst": request.dsts[0] if len(request.dsts) == 1 else None,
+        "template": (content.template.name, content.template.language)
+        if content.template
+        else None,
+        "fallback": (fallback.template.name, fallback.template.language)
         if fallback and fallback.template
         else None,
-    )
+    }
+
+
+def message_send_accept(
+    *, tech_provider: TechProvider, request: SendRequest, sender: selectors.Sender | None = None
+) -> Accepted:
+    """Check a send and queue one outbox row per recipient (one INSERT), or refuse it whole.
+
+    `sender` is the sending number if the caller has read it already (with sender_lookup).
+    """
+    content, fallback = request.content, request.fallback
+    if sender is None:
+        sender = selectors.sender_for_send(tech_provider=tech_provider, **sender_lookup(request))
     if sender is None:
         raise InvalidRequest(f"src +{request.src} is not a WhatsApp number of this account.")
     _check_number(sender, request.src)

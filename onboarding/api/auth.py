@@ -12,6 +12,7 @@ import binascii
 import math
 import re
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -32,6 +33,7 @@ from onboarding.api.throttling import rate_window
 from onboarding.models import AUTH_ID_REGEX, TechProvider
 
 _AUTH_ID = re.compile(AUTH_ID_REGEX)
+RateCounted = tuple[RateWindow, GateCounts]
 # Hash compared against when the auth_id is unknown, so both paths cost the same.
 _DUMMY_HASH = crypto.token_hash("x" * 40)
 
@@ -69,25 +71,28 @@ def _parse_basic(header: str) -> tuple[str, str] | None:
     return (auth_id, token) if sep else None
 
 
-def _verify(auth_id: str, token: str) -> TechProvider | None:
-    tech_provider = selectors.tech_provider_for_auth(auth_id) if _AUTH_ID.match(auth_id) else None
-    expected = tech_provider.auth_token_hash if tech_provider else _DUMMY_HASH
-    matches = crypto.tokens_equal(crypto.token_hash(token), expected)
-    if tech_provider is None or not matches or not tech_provider.is_active:
-        return None
-    return tech_provider
+@dataclass(frozen=True)
+class Gate:
+    """A request past the lockout check: its credentials, and its rate count when plausible."""
+
+    credentials: tuple[str, str] | None
+    path_auth_id: str
+    throttle_key: str
+    counted: RateCounted | None
+
+    @property
+    def readable_auth_id(self) -> str | None:
+        """The auth_id whose Tech Provider must be read to check the token (None: fails anyway)."""
+        if self.credentials is None or not _AUTH_ID.match(self.credentials[0]):
+            return None
+        return self.credentials[0]
 
 
-RateCounted = tuple[RateWindow, GateCounts]
-
-
-def basic_auth_check(*, header: str, path_auth_id: str) -> tuple[TechProvider, RateCounted | None]:
-    """The Tech Provider that `Authorization: Basic auth_id:auth_token` names for this path.
+def auth_gate(*, header: str, path_auth_id: str) -> Gate:
+    """Parse `Authorization: Basic auth_id:auth_token`; refuse a locked-out auth_id (Throttled).
 
     The lockout count is read, and a request that may succeed is counted for the rate limit
-    (onboarding.api.throttling), in one round trip to the cache; the count is taken back if the
-    credentials fail, and otherwise returned for the throttle to judge. Raises Throttled (locked
-    out) or AuthenticationFailed.
+    (onboarding.api.throttling), in one round trip to the cache.
     """
     credentials = _parse_basic(header)
     claimed = credentials[0] if credentials else path_auth_id
@@ -101,13 +106,32 @@ def basic_auth_check(*, header: str, path_auth_id: str) -> tuple[TechProvider, R
         raise Throttled(
             f"Too many failed authentication attempts. Retry after {left} seconds.", left
         )
-    tech_provider = _verify(*credentials) if credentials else None
-    if tech_provider is None or tech_provider.auth_id != path_auth_id:
-        _take_back(rate)
-        _record_failure(throttle_key)
+    counted = (rate, counts) if rate is not None else None
+    return Gate(credentials, path_auth_id, throttle_key, counted)
+
+
+def auth_verify(gate: Gate, found: TechProvider | None) -> TechProvider:
+    """`found` (read for gate.readable_auth_id) if the token is its own, it is active and it is
+    the path's; otherwise the rate count is taken back, the failure counted, and 401 raised."""
+    token = gate.credentials[1] if gate.credentials else ""
+    expected = found.auth_token_hash if found else _DUMMY_HASH  # both paths cost the same
+    matches = crypto.tokens_equal(crypto.token_hash(token), expected)
+    if found is None or not matches or not found.is_active or found.auth_id != gate.path_auth_id:
+        _take_back(gate.counted[0] if gate.counted else None)
+        _record_failure(gate.throttle_key)
         raise exceptions.AuthenticationFailed()
-    bind(auth_id=tech_provider.auth_id)
-    return tech_provider, ((rate, counts) if rate is not None else None)
+    bind(auth_id=found.auth_id)
+    return found
+
+
+def basic_auth_check(*, header: str, path_auth_id: str) -> tuple[TechProvider, RateCounted | None]:
+    """The Tech Provider that the Authorization header names for this path, and its rate count
+    for the throttle to judge (None when the limit is off). Raises Throttled or
+    AuthenticationFailed."""
+    gate = auth_gate(header=header, path_auth_id=path_auth_id)
+    auth_id = gate.readable_auth_id
+    found = selectors.tech_provider_for_auth(auth_id) if auth_id else None
+    return auth_verify(gate, found), gate.counted
 
 
 class TechProviderBasicAuthentication(authentication.BaseAuthentication):
