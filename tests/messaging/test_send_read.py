@@ -70,7 +70,8 @@ def test_it_reads_what_the_two_reads_read(account: Account, lookup: dict[str, An
     open_window()
     approved_template(waba)
     tech_provider, sender = _same(account.auth_id, **lookup)
-    assert tech_provider is not None and tech_provider.pk == account.tech_provider.pk
+    assert tech_provider is not None
+    assert tech_provider.pk == account.tech_provider.pk
     assert (sender is None) == (lookup["src"] != SRC)
     if sender is not None and lookup["template"]:
         assert (sender.template.status, sender.fallback.status) == ("APPROVED", None)
@@ -80,13 +81,15 @@ def test_a_closed_window_and_no_number_read_alike(account: Account) -> None:
     sending_waba(account.tech_provider)
     open_window(hours_ago=30)
     _, sender = _same(account.auth_id, **LOOKUPS["text, one recipient"])
-    assert sender is not None and sender.window_open is False
+    assert sender is not None
+    assert sender.window_open is False
 
 
 def test_another_accounts_number_is_not_found(account: Account, other_account: Account) -> None:
     sending_waba(other_account.tech_provider)
     tech_provider, sender = _same(account.auth_id, **LOOKUPS["text, one recipient"])
-    assert tech_provider is not None and sender is None
+    assert tech_provider is not None
+    assert sender is None
 
 
 def test_an_unknown_auth_id_finds_nothing(account: Account) -> None:
