@@ -9,7 +9,8 @@ with DRF's own renderer and exception handler; tests/messaging/test_send_lean.py
 to the same answers. One thing differs inside: the body is parsed first, so that the Tech
 Provider (for its credentials) and its sending number are read in one statement; a body that is
 not a valid send is still refused only after the caller is known. Every other request (a form
-body, an Idempotency-Key, another Accept, any other method) goes to MessageApi unchanged.
+body, an Idempotency-Key, another Accept, a query string, any other method) goes to MessageApi
+unchanged.
 """
 
 import io
@@ -37,7 +38,9 @@ from onboarding.services.tech_providers import tech_provider_assert_can_onboard
 
 View = Callable[..., HttpResponse]
 
-_ACCEPTS = frozenset(("", "*/*", "application/json"))  # what DRF's negotiation maps to JSON alike
+# Accept values DRF's negotiation answers with JSON alike (None: no Accept header at all; an
+# empty one is refused by DRF with 406, so it goes there)
+_ACCEPTS = frozenset((None, "*/*", "application/json"))
 _PARSER = JSONParser()
 _RENDERER = JSONRenderer()
 
@@ -47,8 +50,11 @@ def _usual(request: HttpRequest) -> bool:
     return (
         request.method == "POST"
         and meta.get("CONTENT_TYPE") == "application/json"
-        and meta.get("HTTP_ACCEPT", "") in _ACCEPTS
+        and meta.get("HTTP_ACCEPT") in _ACCEPTS
         and not meta.get(IDEMPOTENCY_HEADER, "").strip()
+        # a query string may carry ?format= (DRF's URL_FORMAT_OVERRIDE), which DRF applies
+        # before anything else; a send has no use for one
+        and not meta.get("QUERY_STRING")
     )
 
 
@@ -126,7 +132,10 @@ def lean_send(api_view: View) -> View:
         except Exception as exc:  # noqa: BLE001 - every failure answers in the API's shape
             return _error(request, exc, allow)
 
-    # drf-spectacular documents a route by these, as it would MessageApi's own
+    # drf-spectacular documents a route by these, and Django's as_view() sets the last two, as
+    # for MessageApi's own view
     view.cls = view_class  # type: ignore[attr-defined]
     view.initkwargs = api_view.initkwargs  # type: ignore[attr-defined]
+    view.view_class = view_class  # type: ignore[attr-defined]
+    view.view_initkwargs = api_view.view_initkwargs  # type: ignore[attr-defined]
     return view
