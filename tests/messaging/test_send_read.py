@@ -46,7 +46,7 @@ def _same(auth_id: str, **lookup: Any) -> tuple[TechProvider | None, Sender | No
     return together
 
 
-LOOKUPS = {
+LOOKUPS: dict[str, dict[str, Any]] = {
     "text, one recipient": {"src": SRC, "dst": CUSTOMER, "template": None, "fallback": None},
     "several recipients": {"src": SRC, "dst": None, "template": None, "fallback": None},
     "template and fallback": {
