@@ -186,6 +186,25 @@ SENDER_COLUMNS = (
 _SENDER_EXTRA = ("window_expires", "t_status", "t_components", "f_status", "f_components")
 
 
+def _sender_params(
+    dst: str | None, template: tuple[str, str] | None, fallback: tuple[str, str] | None
+) -> list[str | int]:
+    """_SENDER_SQL's parameters up to its Tech Provider (the window's and the templates')."""
+    t_name, t_language = template or ("", "")
+    f_name, f_language = fallback or ("", "")
+    return [
+        dst or "",
+        t_name,
+        t_language,
+        t_name,
+        t_language,
+        f_name,
+        f_language,
+        f_name,
+        f_language,
+    ]
+
+
 def _sender_row_sql(
     tech_provider: TechProvider,
     src: str,
@@ -193,10 +212,7 @@ def _sender_row_sql(
     template: tuple[str, str] | None,
     fallback: tuple[str, str] | None,
 ) -> dict[str, Any] | None:
-    t_name, t_language = template or ("", "")
-    f_name, f_language = fallback or ("", "")
-    params: list[str | int] = [dst or "", t_name, t_language, t_name, t_language]
-    params += [f_name, f_language, f_name, f_language, tech_provider.pk, src]
+    params = [*_sender_params(dst, template, fallback), tech_provider.pk, src]
     with connection.cursor() as cursor:
         cursor.execute(_SENDER_SQL, params)
         return _sender_row(cursor.fetchone(), dst)
@@ -267,12 +283,10 @@ def tech_provider_and_sender(
             tech_provider=found, src=src, dst=dst, template=template, fallback=fallback
         )
         return found, sender
-    t_name, t_language = template or ("", "")
-    f_name, f_language = fallback or ("", "")
-    params = [dst or "", t_name, t_language, t_name, t_language]
-    params += [f_name, f_language, f_name, f_language, src, auth_id]
     with connection.cursor() as cursor:
-        cursor.execute(_AUTH_AND_SENDER_SQL, params)
+        cursor.execute(
+            _AUTH_AND_SENDER_SQL, [*_sender_params(dst, template, fallback), src, auth_id]
+        )
         found = cursor.fetchone()
     if found is None:
         return None, None
