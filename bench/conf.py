@@ -67,6 +67,7 @@ class Durations:
     drain_cap_s: float
     backlog_window_s: float  # how long the backlog phase drains before the rest is discarded
     onboarding_cap_s: float
+    settle_cap_s: float  # how long a phase waits for the box to calm down after the one before
     dispatch_numbers: int  # numbers sending at once in the dispatch phase
     dispatch_per_number: int  # messages queued for each (100: about 24 s at 0.85 x 5/s)
     max_rate: int  # bodies generated per wrk thread: max_rate * duration / threads
@@ -83,6 +84,7 @@ class Durations:
             drain_cap_s=150,
             backlog_window_s=30,
             onboarding_cap_s=300,
+            settle_cap_s=30,
             dispatch_numbers=4,
             dispatch_per_number=100,
             max_rate=5000,
@@ -100,6 +102,7 @@ class Durations:
             drain_cap_s=30,
             backlog_window_s=4,
             onboarding_cap_s=60,
+            settle_cap_s=3,
             dispatch_numbers=4,
             dispatch_per_number=12,
             max_rate=5000,

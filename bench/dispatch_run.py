@@ -194,9 +194,9 @@ def _wait(what: str, done: Callable[[], bool], cap_s: float) -> None:
         time.sleep(0.25)
 
 
-def _set_aside_queued() -> int:
-    """Fail what earlier phases left queued (the send phase's thousands of messages from a
-    number the sandbox does not know), so this phase's numbers have the workers to themselves."""
+def outbox_set_aside(when: str) -> int:
+    """Fail what is queued in the outbox (the send phase's thousands of messages from a number
+    the sandbox does not know), so that no later phase shares the box with their sending."""
     from django.utils import timezone
 
     from messaging.models import Message
@@ -205,7 +205,7 @@ def _set_aside_queued() -> int:
     return Message.objects.filter(state=Message.State.QUEUED).update(
         state=Message.State.FAILED,
         rank=100,
-        error_message="bench: set aside before the dispatch phase",
+        error_message=f"bench: set aside {when}",
         failed_at=now,
         updated_at=now,
     )
@@ -335,7 +335,7 @@ def _prepare(bench: Bench, count: int) -> list[dict[str, Any]]:
         bench.release_celery()
     _control("DELETE", "faults/")  # the onboarding phase's latency on every Graph call
     _control("POST", "config/", {"template_review_delay_s": 0, **STATUSES})
-    set_aside = _set_aside_queued()
+    set_aside = outbox_set_aside("before the dispatch phase")
     if set_aside:
         bench.notes.append(f"dispatch: {set_aside} messages left queued earlier were set aside")
     _wait(

@@ -337,6 +337,21 @@ def box_busy_pct(seconds: float = 0.5) -> float:
     return round(100 * (busy1 - busy0) / max(1, total1 - total0), 1)
 
 
+SETTLED_PCT = 25.0
+
+
+def settle(cap_s: float) -> tuple[float, float]:
+    """Wait, at most `cap_s`, until the box is at most SETTLED_PCT % busy: what the phase before
+    left running (the workers finishing their last batches, PostgreSQL's autovacuum after
+    thousands of updates) must not be measured as the next phase's cost. Returns how busy it
+    was at the end and how long it took."""
+    started = time.monotonic()
+    busy = box_busy_pct()
+    while busy > SETTLED_PCT and time.monotonic() - started < cap_s:
+        busy = box_busy_pct(1.0)
+    return busy, round(time.monotonic() - started, 1)
+
+
 def environment(r: dict[str, Any]) -> str:
     busy = ", ".join(
         f"{k} {v:.0f} %" for k, v in (r.get("box_busy_pct_before_phase") or {}).items()
@@ -405,9 +420,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for name in PHASES:
             if name not in chosen:
                 continue
-            busy = box_busy_pct()
+            busy, waited = settle(bench.d.settle_cap_s)
             bench.results.setdefault("box_busy_pct_before_phase", {})[name] = busy
-            print(f"bench: {name} (box {busy:.0f} % busy before it)", flush=True)
+            bench.results.setdefault("settle_s_before_phase", {})[name] = waited
+            settled = f", after {waited:g} s settling" if waited >= 1 else ""
+            print(f"bench: {name} (box {busy:.0f} % busy before it{settled})", flush=True)
             bench.sampler.phase = name
             phase_started = time.monotonic()
             try:

@@ -21,6 +21,7 @@ import requests
 from django.urls import Resolver404, resolve
 
 from bench import conf, payloads
+from bench.dispatch_run import outbox_set_aside
 from bench.harness import Bench
 from bench.loadgen import POST_LUA, wrk_run
 
@@ -112,6 +113,7 @@ def run(bench: Bench) -> None:
     try:
         result = _measure(bench, url, body)
     finally:
+        outbox_set_aside("after the send phase")  # measured as accepted; not to be sent
         bench.release_celery()
     rows = result["rows"]
     r.update(
