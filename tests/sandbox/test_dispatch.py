@@ -1,0 +1,104 @@
+"""The webhook dispatcher's plumbing: one keep-alive HTTP session per thread, no cookies kept,
+and the database connection kept between wake-ups that come in a row."""
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from sandbox.services import dispatch, webhooks
+from sandbox.services.bootstrap import sandbox_bootstrap
+from tests.sandbox.conftest import free_port
+
+
+class KeepAliveServer:
+    """An HTTP/1.1 endpoint that keeps connections open and tries to plant a cookie."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[int, str | None]] = []  # (client port, Cookie header)
+        state = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                state.seen.append((self.client_address[1], self.headers.get("Cookie")))
+                self.send_response(200)
+                self.send_header("Set-Cookie", "sessionid=planted; Path=/")
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+        self.port = free_port()
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@pytest.fixture
+def keep_alive(settings: Any) -> Iterator[KeepAliveServer]:
+    server = KeepAliveServer()
+    server.thread.start()
+    settings.SANDBOX_WEBHOOK_BASE_URL = server.url
+    yield server
+    dispatch.http_session().close()
+    server.server.shutdown()
+    server.server.server_close()
+
+
+def _queue(count: int) -> None:
+    app = sandbox_bootstrap()
+    for n in range(count):
+        webhooks.webhook_enqueue_for_app(
+            app=app, field="account_update", waba_id="1", body=f'{{"n":{n}}}', description="t"
+        )
+
+
+@pytest.mark.django_db
+def test_webhooks_in_a_row_share_one_connection_and_send_no_cookies(
+    keep_alive: KeepAliveServer,
+):
+    _queue(3)
+    attempted = dispatch.flush()
+    assert [hook.status for hook in attempted] == ["delivered"] * 3
+    ports = {port for port, _cookie in keep_alive.seen}
+    assert len(keep_alive.seen) == 3
+    assert len(ports) == 1  # one keep-alive connection, not one per webhook
+    assert [cookie for _port, cookie in keep_alive.seen] == [None, None, None]
+
+
+def test_each_thread_has_its_own_session():
+    mine = dispatch.http_session()
+    assert dispatch.http_session() is mine
+    other: list[object] = []
+    thread = threading.Thread(target=lambda: other.append(dispatch.http_session()))
+    thread.start()
+    thread.join()
+    assert len(other) == 1
+    assert other[0] is not mine
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_connection_is_kept_for_a_quick_wake_up_and_closed_before_a_long_wait(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    monkeypatch.setattr(dispatch, "_LINGER_S", 0.05)
+    connection.ensure_connection()
+    dispatch._wakeup.set()
+    dispatch._idle(30.0)  # woken at once: the next pass reuses the connection
+    assert connection.connection is not None
+    dispatch._wakeup.clear()
+    dispatch._idle(0.02)  # due again within the linger time: kept
+    assert connection.connection is not None
+    dispatch._idle(0.2)  # nothing came within the linger time: closed while waiting
+    assert connection.connection is None
