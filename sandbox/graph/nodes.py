@@ -28,6 +28,8 @@ NODE_TYPES: list[tuple[str, type[Model], str, dict[str, Any]]] = [
     ("business", SandboxBusiness, "business_id", {}),
     ("app", SandboxApp, "app_id", {}),
 ]
+# What handlers of a kind read next, fetched with the node (a phone number's WABA: access checks).
+RELATED: dict[str, tuple[str, ...]] = {"phone_number": ("waba",)}
 GRAPH_TYPE_NAMES = {
     "waba": "WhatsAppBusinessAccount",
     "phone_number": "WhatsAppBusinessPhoneNumber",
@@ -41,7 +43,8 @@ def find_node(node_id: str) -> tuple[str, Model] | None:
     if not node_id.isdigit():
         return None
     for kind, model, field, extra in NODE_TYPES:
-        found = model._default_manager.filter(**{field: node_id}, **extra).first()
+        nodes = model._default_manager.filter(**{field: node_id}, **extra)
+        found = nodes.select_related(*RELATED[kind]).first() if kind in RELATED else nodes.first()
         if found is not None:
             if kind == "template" and getattr(found, "status", "") == "DELETED":
                 return None

@@ -1,6 +1,7 @@
 """Events Meta pushes: message statuses, customers' inbound messages, number quality and
 account updates. Each becomes a webhook in Meta's shape, queued for delivery."""
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -21,6 +22,7 @@ from sandbox.services import webhooks
 from sandbox.services.media import PLACEHOLDER_PNG, media_create
 
 STATUSES = ("sent", "delivered", "read", "played", "failed")
+TRACKED = ("sent", "delivered", "read", "failed")  # what the message row remembers
 INBOUND_TYPES = (
     "text",
     "image",
@@ -124,19 +126,46 @@ def status_emit(
     *, message: SandboxMessage, status: str, error_code: int | None = None, delay_ms: int = 0
 ) -> list[SandboxWebhook]:
     """One status webhook for an outbound message, `delay_ms` from now."""
-    at = int((clock.now() + timedelta(milliseconds=delay_ms)).timestamp())
-    if status in ("sent", "delivered", "read", "failed"):
-        SandboxMessage.objects.filter(pk=message.pk).update(status=status, error_code=error_code)
-    body = _messages_body(
-        message.phone_number, {"statuses": [_status_object(message, status, at, error_code)]}
-    )
-    return webhooks.webhook_enqueue_for_waba(
-        waba=message.phone_number.waba,
-        field="messages",
-        body=body,
-        phone=message.phone_number,
-        description=f"status {status} {message.wamid[:40]}",
-        delay_ms=delay_ms,
+    return statuses_emit(message=message, steps=[StatusStep(status, error_code, delay_ms)])
+
+
+@dataclass(frozen=True)
+class StatusStep:
+    """A status webhook to emit: which status, its error code (failed) and its delay."""
+
+    status: str
+    error_code: int | None = None
+    delay_ms: int = 0
+
+
+def final_status(steps: list[StatusStep]) -> tuple[str, int | None] | None:
+    """The status and error code a message row is left with after these steps, if any."""
+    tracked = [step for step in steps if step.status in TRACKED]
+    return (tracked[-1].status, tracked[-1].error_code) if tracked else None
+
+
+def statuses_emit(
+    *, message: SandboxMessage, steps: list[StatusStep], stored: bool = False
+) -> list[SandboxWebhook]:
+    """Status webhooks for an outbound message, queued as `status_emit` calls in that order
+    would queue them. The message row keeps the last tracked status (`final_status`); `stored`
+    says the caller already wrote it there."""
+    final = final_status(steps)
+    if final is not None and not stored:
+        SandboxMessage.objects.filter(pk=message.pk).update(status=final[0], error_code=final[1])
+    posts = []
+    for step in steps:
+        at = int((clock.now() + timedelta(milliseconds=step.delay_ms)).timestamp())
+        value = {"statuses": [_status_object(message, step.status, at, step.error_code)]}
+        posts.append(
+            webhooks.Queued(
+                _messages_body(message.phone_number, value),
+                f"status {step.status} {message.wamid[:40]}",
+                step.delay_ms,
+            )
+        )
+    return webhooks.webhooks_enqueue_for_waba(
+        waba=message.phone_number.waba, field="messages", posts=posts, phone=message.phone_number
     )
 
 

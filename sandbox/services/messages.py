@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from sandbox import clock, ids
@@ -20,6 +21,7 @@ from sandbox.models import (
 )
 from sandbox.services import events
 from sandbox.services.bootstrap import sandbox_config_get
+from sandbox.services.events import StatusStep
 from sandbox.services.templates import placeholders
 
 TYPES = (
@@ -81,6 +83,8 @@ def message_send(
     window_open = kind == "template" or _window_open(phone, wa_id)
     if not window_open and config.reengagement_error == "sync":
         raise GraphError(131047)
+    steps = _status_steps(wa_id, config, window_open)
+    final = events.final_status(steps) or ("accepted", None)
     with transaction.atomic():
         SandboxPhoneNumber.objects.select_for_update().filter(pk=phone.pk).first()
         _check_rates(phone, wa_id, config)
@@ -93,10 +97,11 @@ def message_send(
             payload={kind: content},
             biz_opaque_callback_data=str(params.get("biz_opaque_callback_data") or "")[:512],
             pricing_category=template.category.lower() if template else "service",
-            status="accepted",
+            status=final[0],
+            error_code=final[1],
             api_version=version,
         )
-        _schedule_statuses(message, config, window_open)
+        events.statuses_emit(message=message, steps=steps, stored=True)
     sent: dict[str, Any] = {"id": message.wamid}
     if template is not None:
         sent["message_status"] = "accepted"
@@ -222,24 +227,28 @@ def _check_rates(phone: SandboxPhoneNumber, wa_id: str, config: SandboxConfig) -
     if not config.enforce_throughput:
         return
     now = timezone.now()
-    sent = SandboxMessage.objects.filter(phone_number=phone, direction="out")
-    if sent.filter(created_at__gt=now - timedelta(seconds=1)).count() >= phone.throughput_mps:
+    second, pair = now - timedelta(seconds=1), now - timedelta(seconds=PAIR_WINDOW_S)
+    counts = SandboxMessage.objects.filter(
+        phone_number=phone, direction="out", created_at__gt=min(second, pair)
+    ).aggregate(  # both windows in one read
+        in_second=Count("pk", filter=Q(created_at__gt=second)),
+        pair=Count("pk", filter=Q(wa_id=wa_id, created_at__gt=pair)),
+    )
+    if counts["in_second"] >= phone.throughput_mps:
         raise GraphError(130429)
-    recent_pair = sent.filter(wa_id=wa_id, created_at__gt=now - timedelta(seconds=PAIR_WINDOW_S))
-    if recent_pair.count() >= config.pair_rate_burst:
+    if counts["pair"] >= config.pair_rate_burst:
         raise GraphError(131056)
 
 
-def _schedule_statuses(message: SandboxMessage, config: SandboxConfig, window_open: bool) -> None:
+def _status_steps(wa_id: str, config: SandboxConfig, window_open: bool) -> list[StatusStep]:
+    """What Cloud API reports after accepting: sent, delivered (and read), or one failure."""
     if not window_open:
-        events.status_emit(message=message, status="failed", error_code=131047)
-        return
-    magic = next((c for c in MAGIC_RECIPIENT_FAILURES if message.wa_id.endswith(str(c))), None)
+        return [StatusStep("failed", 131047)]
+    magic = next((c for c in MAGIC_RECIPIENT_FAILURES if wa_id.endswith(str(c))), None)
     if magic is not None:
-        events.status_emit(message=message, status="failed", error_code=magic)
-        return
-    events.status_emit(message=message, status="sent")
-    events.status_emit(message=message, status="delivered", delay_ms=config.delivered_after_ms)
+        return [StatusStep("failed", magic)]
+    steps = [StatusStep("sent"), StatusStep("delivered", delay_ms=config.delivered_after_ms)]
     if config.read_after_ms is not None:
         delay = max(config.read_after_ms, config.delivered_after_ms + 1)
-        events.status_emit(message=message, status="read", delay_ms=delay)
+        steps.append(StatusStep("read", delay_ms=delay))
+    return steps

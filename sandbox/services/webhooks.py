@@ -7,6 +7,7 @@ URL; template and account fields always go to the app's callback URL.
 """
 
 import json
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,6 +24,8 @@ from sandbox.models import (
     SandboxWebhook,
 )
 from sandbox.services import dispatch
+
+SKIPPED = SandboxWebhook.Status.SKIPPED
 
 OVERRIDABLE_FIELDS = frozenset(
     {
@@ -76,7 +79,15 @@ def _route(
     return app_callback_url(sub.app), "app"
 
 
-@transaction.atomic
+@dataclass(frozen=True)
+class Queued:
+    """One POST to queue for every app subscribed to a WABA."""
+
+    body: str
+    description: str
+    delay_ms: int = 0
+
+
 def webhook_enqueue_for_waba(
     *,
     waba: SandboxWaba,
@@ -88,28 +99,68 @@ def webhook_enqueue_for_waba(
 ) -> list[SandboxWebhook]:
     """Queue one POST per app subscribed to the WABA; shared but unsubscribed apps get a
     SKIPPED row so the admin shows why nothing arrived."""
-    deliver_after = clock.now() + timedelta(milliseconds=delay_ms)
-    hooks = []
-    subscriptions = SandboxSubscription.objects.filter(waba=waba).select_related("app")
-    for sub in subscriptions:
-        url, target = _route(field, sub, phone)
-        hooks.append(
-            _create(sub.app, url, target, field, waba.waba_id, body, deliver_after, description)
-        )
+    return webhooks_enqueue_for_waba(
+        waba=waba, field=field, posts=[Queued(body, description, delay_ms)], phone=phone
+    )
+
+
+@transaction.atomic(savepoint=False)
+def webhooks_enqueue_for_waba(
+    *,
+    waba: SandboxWaba,
+    field: str,
+    posts: list[Queued],
+    phone: SandboxPhoneNumber | None = None,
+) -> list[SandboxWebhook]:
+    """Several POSTs, queued as that many `webhook_enqueue_for_waba` calls in a row would (the
+    same rows in the same order) with the subscriptions read once and the rows inserted at once."""
+    subscriptions = list(SandboxSubscription.objects.filter(waba=waba).select_related("app"))
     subscribed = {sub.app_id for sub in subscriptions}
-    for share in SandboxWabaShare.objects.filter(waba=waba).exclude(app_id__in=subscribed):
-        _create(
-            share.app,
-            app_callback_url(share.app),
-            "app",
-            field,
-            waba.waba_id,
-            body,
-            deliver_after,
-            description,
-            status=SandboxWebhook.Status.SKIPPED,
-        )
+    skipped = list(
+        SandboxWabaShare.objects.filter(waba=waba)
+        .exclude(app_id__in=subscribed)
+        .select_related("app")
+    )
+    rows, hooks = [], []
+    for post in posts:
+        deliver_after = clock.now() + timedelta(milliseconds=post.delay_ms)
+        for sub in subscriptions:
+            url, target = _route(field, sub, phone)
+            hook = _row(sub.app, url, target, field, waba.waba_id, post, deliver_after)
+            rows.append(hook)
+            hooks.append(hook)
+        for share in skipped:
+            url = app_callback_url(share.app)
+            rows.append(
+                _row(share.app, url, "app", field, waba.waba_id, post, deliver_after, SKIPPED)
+            )
+    SandboxWebhook.objects.bulk_create(rows)
+    if hooks:
+        transaction.on_commit(dispatch.wake)
     return hooks
+
+
+def _row(
+    app: SandboxApp,
+    url: str,
+    target: str,
+    field: str,
+    waba_id: str,
+    post: Queued,
+    deliver_after: datetime,
+    status: str = SandboxWebhook.Status.PENDING,
+) -> SandboxWebhook:
+    return SandboxWebhook(
+        app=app,
+        url=url,
+        target=target,
+        field=field,
+        waba_id=waba_id,
+        body=post.body,
+        deliver_after=deliver_after,
+        description=post.description[:200],
+        status=status,
+    )
 
 
 @transaction.atomic

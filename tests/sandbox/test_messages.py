@@ -5,12 +5,21 @@ import time
 from unittest import mock
 
 import pytest
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from sandbox import clock
-from sandbox.models import SandboxMessage, SandboxPhoneNumber, SandboxTemplate
+from sandbox.models import (
+    SandboxMessage,
+    SandboxPhoneNumber,
+    SandboxTemplate,
+    SandboxWaba,
+    SandboxWabaShare,
+    SandboxWebhook,
+)
 from sandbox.services import events
+from sandbox.services.bootstrap import sandbox_app_create
 from sandbox.testing import configure, flush_webhooks
 from tests.sandbox.conftest import CallbackServer, Onboarded, registered
 
@@ -323,3 +332,66 @@ def test_a_magic_recipient_gets_a_failed_status(onboarded: Onboarded, callback: 
         for r in callback.posts()
     ]
     assert [(s["status"], s["errors"][0]["code"]) for s in statuses] == [("failed", 131026)]
+
+
+def _status_rows(wamid: str) -> list[tuple[str, str, str]]:
+    """(status, app id, row status) of a message's status webhooks, in the order queued (which
+    is also the delivery order: later statuses have later due times)."""
+    rows = SandboxWebhook.objects.filter(description__endswith=wamid[:40]).order_by("id")
+    return [
+        (
+            json.loads(row.body)["entry"][0]["changes"][0]["value"]["statuses"][0]["status"],
+            row.app.app_id,
+            row.status,
+        )
+        for row in rows.select_related("app")
+    ]
+
+
+def test_a_send_queues_one_row_per_status_and_app_in_order(onboarded: Onboarded):
+    registered(onboarded)
+    onboarded.graph.post(f"{onboarded.waba_id}/subscribed_apps")
+    other, _token = sandbox_app_create(app_id="100000000000777", secret="other-secret")
+    SandboxWabaShare.objects.create(
+        waba=SandboxWaba.objects.get(waba_id=onboarded.waba_id), app=other
+    )
+    configure(delivered_after_ms=100, read_after_ms=200)
+    _approved_template(onboarded)
+    wamid = _send(onboarded, _template_message()).json()["messages"][0]["id"]
+    ours, theirs = settings.SANDBOX_APP_ID, other.app_id
+    due = list(
+        SandboxWebhook.objects.filter(description__endswith=wamid[:40])
+        .order_by("id")
+        .values_list("deliver_after", flat=True)
+    )
+    assert due == sorted(due)
+    assert _status_rows(wamid) == [
+        ("sent", ours, "pending"),
+        ("sent", theirs, "skipped"),  # shared, not subscribed: kept to show why nothing went
+        ("delivered", ours, "pending"),
+        ("delivered", theirs, "skipped"),
+        ("read", ours, "pending"),
+        ("read", theirs, "skipped"),
+    ]
+    message = SandboxMessage.objects.get(wamid=wamid)
+    assert (message.status, message.error_code) == ("read", None)
+
+
+def test_a_failed_send_leaves_the_message_failed_with_its_code(onboarded: Onboarded):
+    registered(onboarded)
+    _approved_template(onboarded)
+    wamid = _send(onboarded, _template_message(), to="15550131026").json()["messages"][0]["id"]
+    message = SandboxMessage.objects.get(wamid=wamid)
+    assert (message.status, message.error_code) == ("failed", 131026)
+
+
+def test_a_template_send_reads_and_writes_in_a_bounded_number_of_queries(
+    onboarded: Onboarded, django_assert_max_num_queries
+):
+    registered(onboarded)
+    onboarded.graph.post(f"{onboarded.waba_id}/subscribed_apps")
+    _approved_template(onboarded)
+    _send(onboarded, _template_message(), to="919800000077")  # warm: config row, bootstrap
+    with django_assert_max_num_queries(17):  # 28 when each status was queued on its own
+        response = _send(onboarded, _template_message())
+    assert response.status_code == 200
