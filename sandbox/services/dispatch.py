@@ -37,6 +37,8 @@ Sender = Callable[[str, bytes, dict[str, str]], int]
 _IDLE_WAIT_S = 30.0
 _LINGER_S = 2.0  # how long the dispatcher keeps its database connection between wake-ups
 _local = threading.local()
+_STALE_CHECK_S = 5.0
+_stale_checked_at = -_STALE_CHECK_S
 _lock = threading.Lock()
 _wakeup = threading.Event()
 _stopping = threading.Event()
@@ -92,14 +94,17 @@ def flush(*, ignore_delays: bool = True, sender: Sender | None = None) -> list[S
     """
     _run_due_reviews()
     _release_stale_claims()
-    now = clock.now()
+    return _deliver_pending(ignore_delays=ignore_delays, sender=sender or http_sender)
+
+
+def _deliver_pending(*, ignore_delays: bool, sender: Sender) -> list[SandboxWebhook]:
+    """Try every pending (or due) webhook once, in delivery order; read in one query."""
     pending = SandboxWebhook.objects.filter(status=SandboxWebhook.Status.PENDING)
     if not ignore_delays:
-        pending = pending.filter(deliver_after__lte=now)
+        pending = pending.filter(deliver_after__lte=clock.now())
     attempted = []
-    for hook_id in list(pending.order_by("deliver_after", "id").values_list("id", flat=True)):
-        hook = _deliver(hook_id, sender or http_sender)
-        if hook is not None:
+    for hook in list(pending.select_related("app").order_by("deliver_after", "id")):
+        if _deliver(hook, sender):
             attempted.append(hook)
     return attempted
 
@@ -127,13 +132,16 @@ def _release_stale_claims() -> None:
     ).update(status=SandboxWebhook.Status.PENDING)
 
 
-def _deliver(hook_id: int, sender: Sender) -> SandboxWebhook | None:
+def _deliver(hook: SandboxWebhook, sender: Sender) -> bool:
+    """Claim the row as read (still PENDING, no attempt made since), send it, record the outcome;
+    False when another dispatcher had it. Only status, attempts and their outcome fields ever
+    change on a row, so a row claimed with the attempts it was read with is the row read."""
     claimed = SandboxWebhook.objects.filter(
-        pk=hook_id, status=SandboxWebhook.Status.PENDING
+        pk=hook.pk, status=SandboxWebhook.Status.PENDING, attempts=hook.attempts
     ).update(status=SandboxWebhook.Status.SENDING)
     if not claimed:
-        return None  # another dispatcher has it
-    hook = SandboxWebhook.objects.select_related("app").get(pk=hook_id)
+        return False  # another dispatcher has it
+    hook.status = SandboxWebhook.Status.SENDING
     body = hook.body.encode()
     headers = {
         "Content-Type": "application/json",
@@ -146,7 +154,7 @@ def _deliver(hook_id: int, sender: Sender) -> SandboxWebhook | None:
     except requests.RequestException as exc:
         error = f"{type(exc).__name__}: {exc}"[:500]
     _record(hook, status_code, error)
-    return hook
+    return True
 
 
 def _record(hook: SandboxWebhook, status_code: int | None, error: str) -> None:
@@ -213,7 +221,7 @@ def _run() -> None:
         wait = _IDLE_WAIT_S
         try:
             close_old_connections()
-            flush(ignore_delays=False)
+            _thread_pass()
             next_due = _next_due()
             if next_due is not None:
                 wait = min(wait, max(0.0, (next_due - clock.now()).total_seconds()))
@@ -223,6 +231,18 @@ def _run() -> None:
             wait = 1.0
         _idle(max(wait, 0.01))
     connection.close()
+
+
+def _thread_pass() -> None:
+    """What `flush(ignore_delays=False)` does, with stale claims (a dead dispatcher's, given
+    back only after 2 x the timeout + 5 s) looked for every `_STALE_CHECK_S` rather than on
+    every pass."""
+    global _stale_checked_at
+    _run_due_reviews()
+    if time.monotonic() - _stale_checked_at >= _STALE_CHECK_S:
+        _release_stale_claims()
+        _stale_checked_at = time.monotonic()
+    _deliver_pending(ignore_delays=False, sender=http_sender)
 
 
 def _idle(wait: float) -> None:

@@ -132,7 +132,8 @@ def template_reviews_run() -> int:
     """Decide every PENDING template whose review is due; returns how many were decided."""
     decided = 0
     due = SandboxTemplate.objects.filter(status="PENDING", review_due_at__lte=clock.now())
-    for template in due.select_related("waba"):
+    due_ids = list(due.values_list("pk", flat=True))  # a light read: most passes find none
+    for template in SandboxTemplate.objects.filter(pk__in=due_ids).select_related("waba"):
         with transaction.atomic():
             moved = SandboxTemplate.objects.filter(pk=template.pk, status="PENDING").update(
                 status=template.review_outcome,

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.db import connection
 
+from sandbox.models import SandboxWebhook
 from sandbox.services import dispatch, webhooks
 from sandbox.services.bootstrap import sandbox_bootstrap
 from tests.sandbox.conftest import free_port
@@ -102,3 +103,23 @@ def test_the_connection_is_kept_for_a_quick_wake_up_and_closed_before_a_long_wai
     assert connection.connection is not None
     dispatch._idle(0.2)  # nothing came within the linger time: closed while waiting
     assert connection.connection is None
+
+
+@pytest.mark.django_db
+def test_a_row_another_dispatcher_attempted_since_it_was_read_is_left_alone():
+    _queue(1)
+    read = SandboxWebhook.objects.select_related("app").get()
+    SandboxWebhook.objects.filter(pk=read.pk).update(attempts=1)  # tried and rescheduled meanwhile
+    sent: list[str] = []
+
+    def sender(url: str, body: bytes, headers: dict[str, str]) -> int:
+        sent.append(url)
+        return 200
+
+    assert dispatch._deliver(read, sender) is False
+    assert sent == []
+    assert SandboxWebhook.objects.get().status == "pending"
+    fresh = SandboxWebhook.objects.select_related("app").get()
+    assert dispatch._deliver(fresh, sender) is True
+    assert len(sent) == 1
+    assert SandboxWebhook.objects.get().attempts == 2
