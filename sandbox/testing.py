@@ -68,6 +68,7 @@ def wait_for_webhooks(timeout: float = 10.0) -> bool:
 
 def advance_clock(seconds: float) -> None:
     clock.advance(seconds)
+    dispatch.wake()  # what falls due has moved (a no-op unless the dispatcher is a thread)
 
 
 def reset_clock() -> None:

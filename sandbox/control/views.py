@@ -307,6 +307,7 @@ def clock_view(request: HttpRequest, data: Body) -> Body:
         if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
             raise ControlError("advance_s must be a non-negative number")
         clock.advance(float(seconds))
+    dispatch.wake()  # what falls due has moved: the dispatcher computes its wait again
     return {"now": clock.now().isoformat()}
 
 

@@ -81,7 +81,7 @@ def graph(request: HttpRequest, path: str, version: str = "") -> HttpResponse:
     trace = ids.new_fbtrace_id()
     method = (request.method or "GET").upper()
     sandbox_bootstrap()
-    dispatch.wake()  # deliver anything left over from before a restart
+    dispatch.start()  # its first pass delivers anything left over from before a restart
     resolved = Resolved(method, path)
     endpoint = (
         resolved.route.endpoint if resolved.route else endpoint_for_unknown(resolved.edge, method)

@@ -75,14 +75,22 @@ def http_sender(url: str, body: bytes, headers: dict[str, str]) -> int:
 
 def wake() -> None:
     """Tell this process's dispatcher that work is due (starting it on first use)."""
+    if start():
+        _wakeup.set()
+
+
+def start() -> bool:
+    """Start this process's dispatcher unless it runs (its first pass does whatever is due);
+    False when webhooks are not dispatched by a thread. Graph calls start it without waking it:
+    what they queue wakes it on commit, so a running dispatcher is left to its wait."""
     if settings.SANDBOX_WEBHOOK_DISPATCH != "thread":
-        return
+        return False
     global _thread
     with _lock:
         if _thread is None or not _thread.is_alive():
             _thread = threading.Thread(target=_run, name="sandbox-webhooks", daemon=True)
             _thread.start()
-    _wakeup.set()
+    return True
 
 
 def flush(*, ignore_delays: bool = True, sender: Sender | None = None) -> list[SandboxWebhook]:

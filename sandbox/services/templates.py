@@ -9,7 +9,7 @@ from django.db import transaction
 from sandbox import clock, ids
 from sandbox.graph.errors import GraphError, invalid_parameter
 from sandbox.models import SandboxTemplate, SandboxWaba
-from sandbox.services import webhooks
+from sandbox.services import dispatch, webhooks
 from sandbox.services.bootstrap import sandbox_config_get
 
 CATEGORIES = ("MARKETING", "UTILITY", "AUTHENTICATION")
@@ -126,6 +126,7 @@ def _schedule_review(template: SandboxTemplate) -> None:
     template.review_due_at = clock.now() + timedelta(seconds=config.template_review_delay_s)
     rejected = template.name.startswith(REJECT_PREFIX)
     template.review_outcome = "REJECTED" if rejected else config.template_default_outcome
+    transaction.on_commit(dispatch.wake)  # the dispatcher runs reviews: it waits for this one
 
 
 def template_reviews_run() -> int:

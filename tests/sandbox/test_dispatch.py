@@ -12,7 +12,8 @@ from django.db import connection
 from sandbox.models import SandboxWebhook
 from sandbox.services import dispatch, webhooks
 from sandbox.services.bootstrap import sandbox_bootstrap
-from tests.sandbox.conftest import free_port
+from sandbox.testing import advance_clock, simulate_signup
+from tests.sandbox.conftest import Graph, exchange, free_port
 
 
 class KeepAliveServer:
@@ -123,3 +124,40 @@ def test_a_row_another_dispatcher_attempted_since_it_was_read_is_left_alone():
     assert dispatch._deliver(fresh, sender) is True
     assert len(sent) == 1
     assert SandboxWebhook.objects.get().attempts == 2
+
+
+class _Running:
+    """Stands in for a dispatcher thread that is alive."""
+
+    def is_alive(self) -> bool:
+        return True
+
+    def join(self, timeout: float | None = None) -> None:
+        return
+
+
+@pytest.mark.django_db
+def test_graph_calls_leave_a_running_dispatcher_alone_and_what_falls_due_wakes_it(
+    settings: Any, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
+):
+    settings.SANDBOX_WEBHOOK_DISPATCH = "thread"
+    monkeypatch.setattr(dispatch, "_thread", _Running())
+    woken = threading.Event()
+    monkeypatch.setattr(dispatch, "_wakeup", woken)
+    signup = simulate_signup()
+    graph = Graph(exchange(signup["code"]))
+    woken.clear()
+    assert graph.get(signup["waba_id"]).status_code == 200
+    assert not woken.is_set()  # nothing was queued: no pass to run
+    template = {
+        "name": "order_update",
+        "language": "en_US",
+        "category": "UTILITY",
+        "components": [{"type": "BODY", "text": "Your order shipped."}],
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        graph.post(f"{signup['waba_id']}/message_templates", template)
+    assert woken.is_set()  # its review falls due later: the dispatcher's wait must count it
+    woken.clear()
+    advance_clock(1)
+    assert woken.is_set()
