@@ -51,6 +51,7 @@ def stack(
             # No --access-logfile: gunicorn's access lines carry query strings (Meta's
             # hub.verify_token, the code exchange's client_secret); config.request logs requests.
             "--timeout", "60",
+            "--keep-alive", "75",  # as the Procfile: the SDK's pooled connection is reused
         ],
         env,
         logs / "gunicorn.log",
