@@ -537,6 +537,9 @@ def outbox_insert_fails(execute: Any, sql: str, params: Any, many: bool, context
     return execute(sql, params, many, context)
 
 
+# Without the test's own transaction: on SQLite, save() marks an enclosing atomic block broken when
+# the INSERT fails, and the second path's queries would then fail on the test's block, not ours.
+@pytest.mark.django_db(transaction=True)
 def test_an_unexpected_failure_answers_500_in_the_api_shape(
     world: World, frozen: None, drf_calls: list[str]
 ) -> None:
