@@ -196,8 +196,10 @@ class _IngestRound:
     result: dict[str, Any] = field(default_factory=dict)
 
     def __call__(self) -> None:
-        platform = self.service == "platform"
-        self.bench.sampler.phase = "ingest" if platform else "ingest-reference"
+        if self.service == "reference":
+            self.result = reference_round(self.bench, self.url, self.n, "ingest")
+            return
+        self.bench.sampler.phase = "ingest"
         self.result = _wrk(
             self.bench,
             self.url,
@@ -205,8 +207,26 @@ class _IngestRound:
             bodies=f"M{self.n}",
             service=self.service,
             warm=self.n == 1,
-            profile=self.bench.profile and platform and self.n == 1,
+            profile=self.bench.profile and self.n == 1,
         )
+
+
+def reference_start(bench: Bench) -> str:
+    """The reference view's server (the durable-INSERT floor), smoke-tested; its URL. The phase
+    that starts it stops it (`bench.stop("reference")`)."""
+    url = f"http://{conf.HOST}:{conf.PORT_REFERENCE}/webhooks/meta/"
+    env = {**conf.base_env(), **conf.reference_env(bench.secrets)}
+    bench.gunicorn("reference", "bench.refsite.wsgi", conf.PORT_REFERENCE, env, role="other")
+    _smoke(url, bench.secrets.meta_app_secret)
+    return url
+
+
+def reference_round(bench: Bench, url: str, n: int, phase: str) -> dict[str, Any]:
+    """Round `n` of the reference view, measured as its own rounds in `phase` are."""
+    bench.sampler.phase = f"{phase}-reference"
+    return _wrk(
+        bench, url, f"reference view, round {n}", bodies=f"M{n}", service="reference", warm=n == 1
+    )
 
 
 def phase_ingest(bench: Bench) -> None:
@@ -220,10 +240,7 @@ def phase_ingest(bench: Bench) -> None:
     r = bench.results
     secret = bench.secrets.meta_app_secret
     path = "/webhooks/meta/"
-    ref_url = f"http://{conf.HOST}:{conf.PORT_REFERENCE}{path}"
-    ref_env = {**conf.base_env(), **conf.reference_env(bench.secrets)}
-    bench.gunicorn("reference", "bench.refsite.wsgi", conf.PORT_REFERENCE, ref_env, role="other")
-    _smoke(ref_url, secret)
+    ref_url = reference_start(bench)
     _smoke(f"{PLATFORM_URL}{path}", secret)
     floors, ours = [], []
     for n in range(1, bench.d.rounds + 1):
@@ -317,13 +334,19 @@ def _wait_drained(bench: Bench, cap_s: float) -> bool:
     return False
 
 
+_UPDATE_CHUNK = 10_000
+
+
 def _set_aside(rows: Any, **fields: Any) -> int:
     """Update the rows no worker holds right now, in id order (the workers are still running:
     an unordered bulk UPDATE deadlocked with the delivery pump). A held row is finished by its
     worker, and the next phase waits for it to drain."""
     with transaction.atomic():
         free = rows.select_for_update(skip_locked=True).order_by("id").values_list("id", flat=True)
-        return int(rows.model.objects.filter(id__in=list(free)).update(**fields))
+        ids = list(free)  # locked until the commit
+        # in chunks: PostgreSQL takes at most 65,535 parameters in a statement
+        chunks = (ids[i : i + _UPDATE_CHUNK] for i in range(0, len(ids), _UPDATE_CHUNK))
+        return sum(rows.model.objects.filter(id__in=chunk).update(**fields) for chunk in chunks)
 
 
 def _discard_backlog(bench: Bench) -> int:

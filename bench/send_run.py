@@ -3,7 +3,8 @@
 A customer writes first (a signed inbound message through the platform's real ingest, processed
 by the workers), which opens the 24-hour window; then wrk posts a free-form text from the bench
 number to that customer, `POST /v1/Account/{auth_id}/Message/` with Basic auth, 32 connections,
-warm-up then measurement, the same as the ingest floor. Like the ingest, this measures the accept
+in rounds alternating with the durable-INSERT reference view (ABBA, as in the ingest phase), so
+the ratio compares two figures measured side by side. Like the ingest, this measures the accept
 path: the workers are held meanwhile (no send pump, no Graph calls), so accepted/s is what the
 API and its one INSERT per request cost. Every answer other than 202 is counted and noted; the
 outbox rows are counted against the 202s.
@@ -15,6 +16,7 @@ get 50 requests a second.
 import base64
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -53,29 +55,59 @@ def _open_window(bench: Bench, cap_s: float = 60) -> bool:
     return False
 
 
-def _measure(bench: Bench, url: str, body: dict[str, Any]) -> dict[str, Any]:
+def _measure(bench: Bench, url: str, body_file: Path, n: int) -> dict[str, Any]:
+    """Send round `n` (after a warm-up in the first): accepted/s and CPU per request."""
     from bench.phases import _pg_cpu, _pg_cpu_since, _profile, _profiled
     from messaging.models import Message
 
-    body_file = conf.OUT_DIR / "send-body.json"
-    body_file.write_text(json.dumps(body))
+    bench.sampler.phase = "send"
     auth = base64.b64encode(f"{bench.auth[0]}:{bench.auth[1]}".encode()).decode()
     args = [str(body_file), "202", "Content-Type: application/json", f"Authorization: Basic {auth}"]
     log = conf.LOG_DIR / "wrk.log"
-    wrk_run(url, body_file, bench.d.warm_s, log=log, script=POST_LUA, script_args=args)
+    if n == 1:
+        wrk_run(url, body_file, bench.d.warm_s, log=log, script=POST_LUA, script_args=args)
     platform = bench.services["platform"]
     rows_before = Message.objects.count()
-    recording = _profile(bench, "platform", "send", bench.d.measure_s) if bench.profile else None
+    profiled = bench.profile and n == 1
+    recording = _profile(bench, "platform", "send", bench.d.measure_s) if profiled else None
     cpu_before, pg_before = platform.cpu_seconds(), _pg_cpu()
     result = wrk_run(url, body_file, bench.d.measure_s, log=log, script=POST_LUA, script_args=args)
     _profiled(recording)
     result["rows"] = Message.objects.count() - rows_before
-    n = result["requests"] or 1
-    result["cpu_ms_per_req"] = round(1000 * (platform.cpu_seconds() - cpu_before) / n, 3)
-    result["pg_cpu_ms_per_req"] = round(1000 * _pg_cpu_since(pg_before) / n, 3)
+    requests_n = result["requests"] or 1
+    result["cpu_ms_per_req"] = round(1000 * (platform.cpu_seconds() - cpu_before) / requests_n, 3)
+    result["pg_cpu_ms_per_req"] = round(1000 * _pg_cpu_since(pg_before) / requests_n, 3)
     result["accepted"] = result["requests"] - result["non200"]
     result["accepted_per_s"] = round(result["accepted"] / result["duration_s"], 1)
+    print(
+        f"  send API, round {n}: {result['accepted_per_s']} accepted/s, p50 {result['p50_ms']} "
+        f"ms, p99 {result['p99_ms']} ms, CPU ms/req: server {result['cpu_ms_per_req']}, "
+        f"PostgreSQL {result['pg_cpu_ms_per_req']}; {result['rows']} outbox rows",
+        flush=True,
+    )
     return result
+
+
+def _rounds(bench: Bench, url: str, body: dict[str, Any]) -> tuple[list[Any], list[Any]]:
+    """The reference view and the send API in ABBA rounds, as in the ingest phase: the send's
+    floor is measured beside it, not minutes earlier on a box whose speed may have moved."""
+    from bench.phases import reference_round, reference_start
+
+    body_file = conf.OUT_DIR / "send-body.json"
+    body_file.write_text(json.dumps(body))
+    ref_url = reference_start(bench)
+    floors: list[dict[str, Any]] = []
+    ours: list[dict[str, Any]] = []
+    try:
+        for n in range(1, bench.d.rounds + 1):
+            for which in ("reference", "send") if n % 2 else ("send", "reference"):
+                if which == "reference":
+                    floors.append(reference_round(bench, ref_url, n, "send"))
+                else:
+                    ours.append(_measure(bench, url, body_file, n))
+    finally:
+        bench.stop("reference")
+    return floors, ours
 
 
 def run(bench: Bench) -> None:
@@ -111,28 +143,32 @@ def run(bench: Bench) -> None:
         return
     bench.hold_celery()
     try:
-        result = _measure(bench, url, body)
+        floors, ours = _rounds(bench, url, body)
     finally:
         outbox_set_aside("after the send phase")  # measured as accepted; not to be sent
         bench.release_celery()
-    rows = result["rows"]
-    r.update(
-        send_rps=result["accepted_per_s"],
-        send_p50_ms=result["p50_ms"],
-        send_p99_ms=result["p99_ms"],
-        send_refused=result["non200"],
-        send_cpu_ms_per_req=result["cpu_ms_per_req"],
-        send_pg_cpu_ms_per_req=result["pg_cpu_ms_per_req"],
-        send_rows=rows,
+    _record(bench, floors, ours)
+
+
+def _record(bench: Bench, floors: list[dict[str, Any]], ours: list[dict[str, Any]]) -> None:
+    from bench.phases import _mean
+
+    refused = sum(o["non200"] for o in ours)
+    errors = sum(o["errors_connect"] + o["errors_timeout"] for o in ours)
+    bench.results.update(
+        send_rps=_mean([o["accepted_per_s"] for o in ours]),
+        send_rounds=[o["accepted_per_s"] for o in ours],
+        send_p50_ms=_mean([o["p50_ms"] for o in ours]),
+        send_p99_ms=_mean([o["p99_ms"] for o in ours]),
+        send_refused=refused,
+        send_cpu_ms_per_req=_mean([o["cpu_ms_per_req"] for o in ours]),
+        send_pg_cpu_ms_per_req=_mean([o["pg_cpu_ms_per_req"] for o in ours]),
+        send_rows=sum(o["rows"] for o in ours),
+        send_accepted=sum(o["accepted"] for o in ours),
+        send_floor_rps=_mean([f["rps"] for f in floors]),
+        send_floor_rounds=[f["rps"] for f in floors],
+        send_floor_cpu_ms_per_req=_mean([f["cpu_ms_per_req"] for f in floors]),
+        send_floor_pg_cpu_ms_per_req=_mean([f["pg_cpu_ms_per_req"] for f in floors]),
     )
-    if result["non200"] or result["errors_connect"] or result["errors_timeout"]:
-        bench.notes.append(
-            f"send: {result['non200']} answers were not 202, "
-            f"{result['errors_connect'] + result['errors_timeout']} errors"
-        )
-    print(
-        f"  send API: {result['accepted_per_s']} accepted/s, p50 {result['p50_ms']} ms, "
-        f"p99 {result['p99_ms']} ms, CPU ms/req: server {result['cpu_ms_per_req']}, "
-        f"PostgreSQL {result['pg_cpu_ms_per_req']}; {rows} outbox rows",
-        flush=True,
-    )
+    if refused or errors:
+        bench.notes.append(f"send: {refused} answers were not 202, {errors} errors")
