@@ -367,15 +367,11 @@ def _keep(calls: dict[str, list[dict[str, Any]]], started: float) -> None:
 
 
 def _cpu(bench: Bench) -> dict[str, float]:
-    from bench.phases import _pg_cpu
-
-    seconds: dict[str, float] = {
+    return {
         name: bench.services[name].cpu_seconds()
         for name in ("platform", "celery-worker", "sandbox")
         if name in bench.services
     }
-    seconds["postgresql"] = sum(_pg_cpu().values())
-    return seconds
 
 
 def _send_and_wait(bench: Bench, signups: list[dict[str, Any]], ideal_s: float) -> dict[str, Any]:
@@ -383,10 +379,10 @@ def _send_and_wait(bench: Bench, signups: list[dict[str, Any]], ideal_s: float) 
     platform holds of them then, and the CPU each part spent meanwhile."""
     from django.db.models import Max, Sum
 
-    from bench.phases import _profile, _profiled
+    from bench.phases import _pg_cpu, _pg_cpu_since, _profile, _profiled
     from messaging.models import Message
 
-    cpu_before = _cpu(bench)
+    cpu_before, pg_before = _cpu(bench), _pg_cpu()
     started = time.time()
     uuids = _queue(bench, signups, bench.d.dispatch_per_number)
     queued_s = time.time() - started
@@ -404,6 +400,8 @@ def _send_and_wait(bench: Bench, signups: list[dict[str, Any]], ideal_s: float) 
     except RuntimeError as error:
         bench.notes.append(str(error))
     cpu = {k: v - cpu_before.get(k, 0.0) for k, v in _cpu(bench).items()}
+    # per backend: a sum over the backends alive at each end went negative when one had exited
+    cpu["postgresql"] = _pg_cpu_since(pg_before)
     for recording in recordings:
         _profiled(recording)
     last_sent = ours.aggregate(last=Max("sent_at"))["last"]
