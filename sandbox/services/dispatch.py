@@ -146,7 +146,9 @@ def _deliver(hook: SandboxWebhook, sender: Sender) -> bool:
     change on a row, so a row claimed with the attempts it was read with is the row read."""
     claimed = SandboxWebhook.objects.filter(
         pk=hook.pk, status=SandboxWebhook.Status.PENDING, attempts=hook.attempts
-    ).update(status=SandboxWebhook.Status.SENDING)
+    ).update(  # stamped: _release_stale_claims goes by when the claim was made
+        status=SandboxWebhook.Status.SENDING, updated_at=timezone.now()
+    )
     if not claimed:
         return False  # another dispatcher has it
     hook.status = SandboxWebhook.Status.SENDING

@@ -3,11 +3,13 @@ and the database connection kept between wake-ups that come in a row."""
 
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from sandbox.models import SandboxWebhook
 from sandbox.services import dispatch, webhooks
@@ -124,6 +126,23 @@ def test_a_row_another_dispatcher_attempted_since_it_was_read_is_left_alone():
     assert dispatch._deliver(fresh, sender) is True
     assert len(sent) == 1
     assert SandboxWebhook.objects.get().attempts == 2
+
+
+@pytest.mark.django_db
+def test_a_claim_on_a_row_queued_long_ago_is_not_released_as_stale_while_it_is_sent():
+    _queue(1)
+    long_ago = timezone.now() - timedelta(hours=1)  # e.g. a status held back, or a busy sandbox
+    SandboxWebhook.objects.update(created_at=long_ago, updated_at=long_ago)
+    seen: list[str] = []
+
+    def sender(url: str, body: bytes, headers: dict[str, str]) -> int:
+        dispatch._release_stale_claims()  # another dispatcher's sweep, mid-send
+        seen.append(SandboxWebhook.objects.get().status)
+        return 200
+
+    assert dispatch._deliver(SandboxWebhook.objects.select_related("app").get(), sender)
+    assert seen == ["sending"]  # still this dispatcher's, so no other one sends it again
+    assert SandboxWebhook.objects.get().status == "delivered"
 
 
 class _Running:
