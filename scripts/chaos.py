@@ -413,9 +413,10 @@ def run(
         rng.shuffle(sends)
         figures.posts, figures.duplicate_posts = len(posts), len(duplicates)
 
-        stop = threading.Event()
+        stop, disrupted = threading.Event(), threading.Event()
         chaos = threading.Thread(
-            target=_chaos, args=(processes, rng, stop, figures, kill_every, redis_port)
+            target=_chaos,
+            args=(processes, rng, (stop, disrupted), figures, kill_every, redis_port),
         )
         chaos.start()
         try:
@@ -432,6 +433,7 @@ def run(
                 ]
                 for job in jobs:
                     job.result()
+            disrupted.wait(timeout)  # the run is not over before Redis has been restarted
             _wait_final(timeout=timeout, processes=processes)
         finally:
             stop.set()
@@ -463,25 +465,34 @@ def _http_up(url: str) -> bool:
         return False
 
 
+def _pause(rng: random.Random, figures: Figures, kill_every: tuple[float, float]) -> float:
+    """Seconds until the next kill. The first two come within 0.5-1.5 s each, so that the Redis
+    restart (with the second) hits work in flight even on a box fast enough to finish the CI
+    size in a few seconds; then one every `kill_every`."""
+    return rng.uniform(0.5, 1.5) if figures.worker_kills < 2 else rng.uniform(*kill_every)
+
+
 def _chaos(
     processes: Processes,
     rng: random.Random,
-    stop: threading.Event,
+    events: tuple[threading.Event, threading.Event],
     figures: Figures,
     kill_every: tuple[float, float],
     redis_port: int,
 ) -> None:
-    """SIGKILL a random worker every few seconds (and start another); restart Redis once."""
-    restart_at = time.monotonic() + rng.uniform(*kill_every) * 2
-    while not stop.wait(rng.uniform(*kill_every)):
+    """SIGKILL a random worker now and then (and start another); restart Redis once, with the
+    second kill. `events`: stop (set by the run), and disrupted (set here after the restart)."""
+    stop, disrupted = events
+    while not stop.wait(_pause(rng, figures, kill_every)):
         processes.kill_worker(rng)
         figures.worker_kills += 1
         processes.start_worker()
-        if figures.redis_restarts == 0 and time.monotonic() >= restart_at:
+        if figures.redis_restarts == 0 and figures.worker_kills >= 2:
             processes.kill_redis()  # no persistence: every queued message is gone
             time.sleep(1.0)
             processes.start_redis(redis_port)
             figures.redis_restarts += 1
+            disrupted.set()
         processes.keep_beat()
 
 
