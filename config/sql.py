@@ -1,4 +1,5 @@
-"""One model row INSERTed with a statement built once per model, for PostgreSQL's hot paths.
+"""PostgreSQL's hot paths: one model row INSERTed with a statement built once per model, and
+Python lists sent as binary arrays.
 
 Django's insert compiler rebuilds the statement on every save: for the 33 columns of an outbox
 message that was about 0.4 ms of CPU per send request, several times what PostgreSQL spends on
@@ -9,8 +10,10 @@ plain values only, no expressions. Other databases get an ordinary `save(force_i
 """
 
 import functools
+from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, Model
 
 
@@ -39,3 +42,20 @@ def instance_insert(instance: Model) -> None:
         instance.pk = cursor.fetchone()[0]
     instance._state.adding = False
     instance._state.db = db.alias
+
+
+def lists_as_binary(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
+    """`connection_created` receiver: a Python list goes to PostgreSQL as a binary array.
+
+    bulk_create on PostgreSQL passes each column as one array (`INSERT ... SELECT * FROM
+    UNNEST(%s::type[], ...)`), as do the workers' batch statements. psycopg dumps a list in the
+    text format in Python, escaping every element with a regular expression: about 46 µs per
+    1 KB JSON body, a third of the workers' CPU in the bench's backlog phase. The binary format
+    copies the bytes (about 0.4 µs). Only with server-side binding: client-side binding cannot
+    send binary parameters.
+    """
+    options = connection.settings_dict.get("OPTIONS", {})
+    if connection.vendor == "postgresql" and options.get("server_side_binding"):
+        from psycopg.types.array import ListBinaryDumper
+
+        connection.connection.adapters.register_dumper(list, ListBinaryDumper)
